@@ -1,0 +1,240 @@
+"""Messages, sessions and content blocks: plain dataclasses and their validation.
+
+Content follows the OpenAI chat format: either a string, or a list of blocks
+``{"type": "text", "text": ...}`` / ``{"type": "image_url", "image_url": {"url": ...}}``.
+Nothing here does I/O; storage and the UI build on these types.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ROLES = ("system", "user", "assistant", "tool")
+SESSION_KINDS = ("chat", "task")
+DEFAULT_TITLE = "New chat"
+
+# Life of a message. Everything but an assistant reply is born "complete"; a reply is
+# "streaming" while tokens arrive and ends in one of the others.
+MESSAGE_STATUSES = ("complete", "streaming", "cancelled", "error", "interrupted")
+
+Content = str | list[dict[str, Any]]
+
+_DATA_URL = re.compile(r"^data:(?P<mime>image/[A-Za-z0-9.+-]+);base64,(?P<data>.*)$", re.DOTALL)
+
+# Leading bytes of the image formats Qt and every model server can read.
+_IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (all stored times are UTC)."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh random identifier for a session or message."""
+    return uuid.uuid4().hex
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """The image format of ``data`` from its leading bytes, or None if it is not an image."""
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    for signature, name in _IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return name
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DataUrl:
+    """A parsed ``data:image/...;base64,...`` URL."""
+
+    mime: str
+    base64_text: str
+    data: bytes
+
+
+def parse_image_data_url(url: str, *, where: str = "image") -> DataUrl:
+    """Decode an image data URL, checking that the bytes really are an image.
+
+    Raises ValueError naming ``where`` and what is wrong.
+    """
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise ValueError(f"{where}: a data URL must look like 'data:image/<format>;base64,...'")
+    text = match.group("data")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"{where}: the base64 image data does not decode ({exc})") from None
+    if not data:
+        raise ValueError(f"{where}: the image data is empty")
+    if sniff_image_format(data) is None:
+        raise ValueError(
+            f"{where}: the data is not a recognisable image (PNG, JPEG, GIF, WebP or BMP)"
+        )
+    return DataUrl(mime=match.group("mime"), base64_text=text, data=data)
+
+
+def image_data_url(data: bytes, mime: str | None = None) -> str:
+    """Build a data URL for image bytes, guessing the MIME type from the bytes when not given."""
+    if mime is None:
+        fmt = sniff_image_format(data)
+        if fmt is None:
+            raise ValueError("the data is not a recognisable image (PNG, JPEG, GIF, WebP or BMP)")
+        mime = f"image/{fmt}"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _validate_block(block: object, index: int) -> None:
+    where = f"block {index}"
+    if not isinstance(block, dict):
+        raise ValueError(f"{where}: expected an object with a 'type', got {type(block).__name__}")
+    kind = block.get("type")
+    if kind == "text":
+        if "text" not in block:
+            raise ValueError(f"{where} (text): missing field 'text'")
+        if not isinstance(block["text"], str):
+            raise ValueError(f"{where} (text): 'text' must be a string")
+    elif kind == "image_url":
+        image = block.get("image_url")
+        if image is None:
+            raise ValueError(f"{where} (image_url): missing field 'image_url'")
+        if not isinstance(image, dict):
+            raise ValueError(f"{where} (image_url): 'image_url' must be an object with a 'url'")
+        url = image.get("url")
+        if url is None:
+            raise ValueError(f"{where} (image_url): missing field 'image_url.url'")
+        if not isinstance(url, str):
+            raise ValueError(f"{where} (image_url): 'image_url.url' must be a string")
+        if url.startswith(("http://", "https://")):
+            return
+        if not url.startswith("data:"):
+            raise ValueError(
+                f"{where} (image_url): the url must be a data:image/...;base64 URL "
+                "or an http(s) URL"
+            )
+        parse_image_data_url(url, where=f"{where} (image_url)")
+    elif kind is None:
+        raise ValueError(f"{where}: missing field 'type'")
+    else:
+        raise ValueError(f"{where}: unknown block type {kind!r} (expected 'text' or 'image_url')")
+
+
+def validate_content(content: object) -> None:
+    """Raise ValueError if ``content`` is not a string or a valid list of blocks."""
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise ValueError(
+            f"content must be a string or a list of blocks, got {type(content).__name__}"
+        )
+    if not content:
+        raise ValueError("content is an empty list of blocks")
+    for index, block in enumerate(content):
+        _validate_block(block, index)
+
+
+def validate_role(role: object) -> None:
+    """Raise ValueError if ``role`` is not one of :data:`ROLES`."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+
+
+def content_text(content: Content) -> str:
+    """The text of a message's content, blocks joined; images are left out."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(b["text"] for b in content if b.get("type") == "text")
+
+
+@dataclass(eq=True, slots=True)
+class Message:
+    """One message of a session's history."""
+
+    role: str
+    content: Content
+    id: str = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utcnow)
+    status: str = "complete"
+    error: str | None = None
+
+    @classmethod
+    def create(cls, role: str, content: Content, **fields: Any) -> Message:
+        """A validated message; the content is deep-copied so callers can't mutate it later."""
+        validate_role(role)
+        validate_content(content)
+        return cls(role=role, content=copy.deepcopy(content), **fields)
+
+    def to_context(self) -> dict[str, Any]:
+        """The ``{"role", "content"}`` dict a model is sent."""
+        return {"role": self.role, "content": copy.deepcopy(self.content)}
+
+
+@dataclass(eq=False)
+class Session:
+    """A chat (or scheduled task) session and its authoritative, mutable history.
+
+    ``history`` has a per-instance default factory, so no two sessions ever share a list.
+    """
+
+    id: str = field(default_factory=new_id)
+    owner: str = "local"
+    title: str = DEFAULT_TITLE
+    kind: str = "chat"
+    task_id: str | None = None
+    system_prompt: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    history: list[Message] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.kind not in SESSION_KINDS:
+            raise ValueError(f"unknown session kind {self.kind!r} (expected 'chat' or 'task')")
+
+    @property
+    def message_count(self) -> int:
+        """How many messages the history holds."""
+        return len(self.history)
+
+    def add_message(self, message: Message) -> Message:
+        """Append ``message`` to the history and mark the session as active now."""
+        self.history.append(message)
+        self.updated_at = max(self.updated_at, message.created_at)
+        return message
+
+    def context_messages(self) -> list[dict[str, Any]]:
+        """What a model is sent: the system prompt first when set, then every message."""
+        context = [m.to_context() for m in self.history]
+        if self.system_prompt:
+            context.insert(0, {"role": "system", "content": self.system_prompt})
+        return context
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """What the sidebar needs of a session, without its messages."""
+
+    id: str
+    title: str
+    kind: str
+    owner: str
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+    task_id: str | None = None

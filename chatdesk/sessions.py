@@ -1,0 +1,635 @@
+"""The SessionManager: the single owner of sessions, their histories and their persistence.
+
+One instance per process (created by the app's composition root and handed to the chat
+engine, the window, and later the scheduler and HTTP API). In memory, each session's
+``history`` is the authoritative list of messages; every change is written to SQLite
+before the call returns, and only then applied in memory, so a failed write changes
+nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from chatdesk.domain import (
+    DEFAULT_TITLE,
+    MESSAGE_STATUSES,
+    Content,
+    Message,
+    Session,
+    SessionSummary,
+    utcnow,
+    validate_content,
+)
+from chatdesk.storage import tables
+from chatdesk.storage.content_codec import (
+    EncodedContent,
+    decode_content,
+    encode_content,
+    image_refs,
+)
+from chatdesk.storage.database import database_path, open_database, storage_error
+
+log = logging.getLogger(__name__)
+
+# SQLite limits the number of bound parameters in one statement.
+_IN_CHUNK = 500
+
+
+class SessionNotFoundError(LookupError):
+    """No session has the id that was asked for."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"no session with id {session_id!r}")
+        self.session_id = session_id
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """Something changed: ``kind`` is one of the ``*_EVENT`` names below."""
+
+    kind: str
+    session_id: str
+    message_id: str | None = None
+
+
+SESSION_CREATED = "session_created"
+SESSION_UPDATED = "session_updated"
+SESSION_DELETED = "session_deleted"
+MESSAGE_ADDED = "message_added"
+MESSAGE_UPDATED = "message_updated"
+HISTORY_REPLACED = "history_replaced"
+
+SessionListener = Callable[[SessionEvent], None]
+
+
+class SessionManager:
+    """Owns every session and its history, over one SQLite database."""
+
+    def __init__(self, engine: AsyncEngine, path: Path | None) -> None:
+        """Use :meth:`open`; this only wires an already migrated engine."""
+        self._engine = engine
+        self._path = path
+        self._sessions: dict[str, Session] = {}
+        self._task_sessions: dict[str, str] = {}
+        # One writer path: SQLite has a single writer anyway, and holding this while both
+        # the database and the in-memory copy change keeps the two in step.
+        self._lock = asyncio.Lock()
+        self._task_lock = asyncio.Lock()
+        self._listeners: list[SessionListener] = []
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, database_url: str) -> SessionManager:
+        """Open the database at ``database_url``, creating or migrating it as needed.
+
+        Replies that were still streaming when the app last stopped are marked
+        ``interrupted``: their text up to the last flush is kept.
+        """
+        engine = await open_database(database_url)
+        manager = cls(engine, database_path(database_url))
+        async with manager._transaction() as conn:
+            await conn.execute(
+                update(tables.messages)
+                .where(tables.messages.c.status == "streaming")
+                .values(status="interrupted")
+            )
+        return manager
+
+    async def close(self) -> None:
+        """Release the database; the manager cannot be used afterwards."""
+        async with self._lock:
+            self._sessions.clear()
+            self._task_sessions.clear()
+            await self._engine.dispose()
+
+    @property
+    def database_path(self) -> Path | None:
+        """The database file, or None for an in-memory database."""
+        return self._path
+
+    # -- events -------------------------------------------------------------------------
+
+    def add_listener(self, listener: SessionListener) -> None:
+        """Call ``listener`` after every change (the window uses this to stay current)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: SessionListener) -> None:
+        """Stop calling ``listener``."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _emit(self, kind: str, session_id: str, message_id: str | None = None) -> None:
+        event = SessionEvent(kind, session_id, message_id)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not undo a committed change
+                log.exception("session listener failed on %s", event)
+
+    # -- sessions -----------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        title: str | None = None,
+        *,
+        owner: str = "local",
+        kind: str = "chat",
+        system_prompt: str | None = None,
+        task_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+    ) -> Session:
+        """Create a session and persist it before returning it."""
+        session = Session(
+            owner=owner,
+            title=title or DEFAULT_TITLE,
+            kind=kind,
+            task_id=task_id,
+            system_prompt=system_prompt,
+            provider=provider,
+            model=model,
+        )
+        session.updated_at = session.created_at
+        async with self._lock, self._transaction() as conn:
+            await conn.execute(insert(tables.sessions).values(**_session_row(session)))
+        self._sessions[session.id] = session
+        if kind == "task" and task_id is not None:
+            self._task_sessions[task_id] = session.id
+        self._emit(SESSION_CREATED, session.id)
+        return session
+
+    async def get_session(self, session_id: str) -> Session | None:
+        """The session with ``session_id``: from memory, else loaded from the database once."""
+        session = self._sessions.get(session_id)
+        if session is not None:
+            return session
+        async with self._lock:
+            # Another caller may have loaded it while we waited.
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = await self._load_session(session_id)
+                if session is not None:
+                    self._sessions[session_id] = session
+            return session
+
+    async def require_session(self, session_id: str) -> Session:
+        """Like :meth:`get_session`, but raise SessionNotFoundError when there is none."""
+        session = await self.get_session(session_id)
+        if session is None:
+            raise SessionNotFoundError(session_id)
+        return session
+
+    async def list_sessions(self, *, owner: str | None = None) -> list[SessionSummary]:
+        """Every session (of ``owner`` if given), most recent activity first; no messages."""
+        s = tables.sessions.c
+        query = select(
+            s.id, s.title, s.kind, s.owner, s.message_count, s.created_at, s.updated_at, s.task_id
+        ).order_by(s.updated_at.desc(), s.id)
+        if owner is not None:
+            query = query.where(s.owner == owner)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [SessionSummary(*row) for row in rows]
+
+    async def update_session(self, session_id: str, **changes: Any) -> Session:
+        """Change a session's title, system_prompt, provider or model, and persist it."""
+        allowed = {"title", "system_prompt", "provider", "model"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {', '.join(sorted(unknown))} of a session")
+        if "title" in changes and not (changes["title"] or "").strip():
+            raise ValueError("a session title cannot be empty")
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            async with self._transaction() as conn:
+                await conn.execute(
+                    update(tables.sessions)
+                    .where(tables.sessions.c.id == session_id)
+                    .values(**changes)
+                )
+            for name, value in changes.items():
+                setattr(session, name, value)
+        self._emit(SESSION_UPDATED, session_id)
+        return session
+
+    async def delete_session(self, session_id: str) -> bool:
+        """Delete a session, its messages and images no other message uses.
+
+        True when it existed in the database or in memory (a session whose row was
+        removed behind our back is still dropped from memory).
+        """
+        async with self._lock:
+            cached = self._sessions.pop(session_id, None)
+            if cached is not None and cached.task_id is not None:
+                self._task_sessions.pop(cached.task_id, None)
+            async with self._transaction() as conn:
+                result = await conn.execute(
+                    delete(tables.sessions).where(tables.sessions.c.id == session_id)
+                )
+                await _delete_orphan_images(conn)
+        existed = cached is not None or result.rowcount > 0
+        if existed:
+            self._emit(SESSION_DELETED, session_id)
+        return existed
+
+    async def ensure_task_session(self, task_id: str, *, title: str | None = None) -> Session:
+        """The one session of scheduled task ``task_id``: cached, else stored, else created."""
+        async with self._task_lock:
+            session_id = self._task_sessions.get(task_id)
+            if session_id is None:
+                s = tables.sessions.c
+                async with self._read() as conn:
+                    session_id = (
+                        await conn.execute(
+                            select(s.id).where(s.kind == "task", s.task_id == task_id)
+                        )
+                    ).scalar()
+            if session_id is not None:
+                session = await self.get_session(session_id)
+                if session is not None:
+                    self._task_sessions[task_id] = session.id
+                    return session
+            return await self.create_session(
+                title or f"Task {task_id}", kind="task", task_id=task_id
+            )
+
+    async def cleanup_empty_sessions(self, min_age: timedelta = timedelta(hours=1)) -> int:
+        """Delete chat sessions with no messages created more than ``min_age`` ago.
+
+        Task sessions are kept: an empty one is waiting for its task's first run.
+        Returns how many sessions were deleted.
+        """
+        cutoff = utcnow() - min_age
+        s, m = tables.sessions.c, tables.messages.c
+        async with self._lock:
+            async with self._transaction() as conn:
+                ids = (
+                    await conn.execute(
+                        select(s.id).where(
+                            s.kind == "chat",
+                            s.created_at < cutoff,
+                            ~exists().where(m.session_id == s.id),
+                        )
+                    )
+                ).scalars()
+                doomed = [i for i in ids if not self._has_messages_in_memory(i)]
+                for chunk in _chunks(doomed):
+                    await conn.execute(delete(tables.sessions).where(s.id.in_(chunk)))
+            for session_id in doomed:
+                self._sessions.pop(session_id, None)
+        for session_id in doomed:
+            self._emit(SESSION_DELETED, session_id)
+        return len(doomed)
+
+    # -- messages -----------------------------------------------------------------------
+
+    async def add_message(
+        self,
+        session_id: str,
+        role: str,
+        content: Content,
+        *,
+        status: str = "complete",
+        error: str | None = None,
+    ) -> Message:
+        """Validate, persist, then append a message to the session's history exactly once."""
+        message = Message.create(role, content, status=_checked_status(status), error=error)
+        encoded = encode_content(message.content)
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            position = len(session.history)
+            updated_at = max(session.updated_at, message.created_at)
+            async with self._transaction() as conn:
+                await conn.execute(
+                    insert(tables.messages).values(
+                        _message_row(message, session_id, position, encoded)
+                    )
+                )
+                await _store_images(conn, message.id, encoded.images)
+                await conn.execute(
+                    update(tables.sessions)
+                    .where(tables.sessions.c.id == session_id)
+                    .values(message_count=position + 1, updated_at=updated_at)
+                )
+            session.add_message(message)
+        self._emit(MESSAGE_ADDED, session_id, message.id)
+        return message
+
+    async def update_message(
+        self,
+        session_id: str,
+        message_id: str,
+        *,
+        content: Content | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        persist: bool = True,
+    ) -> Message:
+        """Change a message's content, status or error (a streaming reply grows this way).
+
+        With ``persist=False`` only the in-memory copy changes; the chat engine uses that
+        for every token and persists at most every half second.
+        """
+        if content is not None:
+            validate_content(content)
+        if status is not None:
+            _checked_status(status)
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            message = _find_message(session, message_id)
+            changed = replace(
+                message,
+                content=message.content if content is None else content,
+                status=status or message.status,
+                error=error if error is not None else message.error,
+            )
+            if persist:
+                encoded = encode_content(changed.content)
+                async with self._transaction() as conn:
+                    await conn.execute(
+                        delete(tables.message_images).where(
+                            tables.message_images.c.message_id == message_id
+                        )
+                    )
+                    await _store_images(conn, message_id, encoded.images)
+                    await conn.execute(
+                        update(tables.messages)
+                        .where(tables.messages.c.id == message_id)
+                        .values(
+                            content_type=encoded.content_type,
+                            content=encoded.cell,
+                            status=changed.status,
+                            error=changed.error,
+                        )
+                    )
+            message.content, message.status, message.error = (
+                changed.content,
+                changed.status,
+                changed.error,
+            )
+        self._emit(MESSAGE_UPDATED, session_id, message_id)
+        return message
+
+    async def get_context_messages(self, session_id: str) -> list[dict[str, Any]]:
+        """What a model is sent: ``{"role", "content"}`` dicts, the system prompt first."""
+        session = await self.require_session(session_id)
+        return session.context_messages()
+
+    async def replace_messages(
+        self, session_id: str, messages: Iterable[Message | dict[str, Any]]
+    ) -> list[Message]:
+        """Replace the whole history in one transaction, in memory and on disk.
+
+        Accepts Message objects (kept as they are) or ``{"role", "content"}`` dicts.
+        Everything is validated first; on any error nothing changes.
+        """
+        new_history = [_as_message(m) for m in messages]
+        encoded = [encode_content(m.content) for m in new_history]
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            updated_at = utcnow()
+            async with self._transaction() as conn:
+                await conn.execute(
+                    delete(tables.messages).where(tables.messages.c.session_id == session_id)
+                )
+                if new_history:
+                    await conn.execute(
+                        insert(tables.messages),
+                        [
+                            _message_row(m, session_id, i, e)
+                            for i, (m, e) in enumerate(zip(new_history, encoded, strict=True))
+                        ],
+                    )
+                for m, e in zip(new_history, encoded, strict=True):
+                    await _store_images(conn, m.id, e.images)
+                await _delete_orphan_images(conn)
+                await conn.execute(
+                    update(tables.sessions)
+                    .where(tables.sessions.c.id == session_id)
+                    .values(message_count=len(new_history), updated_at=updated_at)
+                )
+            # Same list object: anyone holding a reference to .history sees the change.
+            session.history[:] = new_history
+            session.updated_at = updated_at
+        self._emit(HISTORY_REPLACED, session_id)
+        return new_history
+
+    async def truncate_messages(self, session_id: str, keep_count: int) -> int:
+        """Keep the first ``keep_count`` messages, delete the rest; return the count kept.
+
+        The stored message_count never exceeds the rows that really exist.
+        """
+        if keep_count < 0:
+            raise ValueError("keep_count cannot be negative")
+        session = await self.require_session(session_id)
+        m = tables.messages.c
+        async with self._lock:
+            self._check_live(session)
+            async with self._transaction() as conn:
+                await conn.execute(
+                    delete(tables.messages).where(
+                        m.session_id == session_id, m.position >= keep_count
+                    )
+                )
+                rows = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(tables.messages)
+                        .where(m.session_id == session_id)
+                    )
+                ).scalar_one()
+                kept = min(keep_count, rows)
+                await _delete_orphan_images(conn)
+                await conn.execute(
+                    update(tables.sessions)
+                    .where(tables.sessions.c.id == session_id)
+                    .values(message_count=kept)
+                )
+            del session.history[keep_count:]
+        self._emit(HISTORY_REPLACED, session_id)
+        return kept
+
+    # -- internals ----------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise storage_error(self._path, exc) from exc
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engine.connect() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise storage_error(self._path, exc) from exc
+
+    def _check_live(self, session: Session) -> None:
+        # The session may have been deleted while this call waited for the lock.
+        if self._sessions.get(session.id) is not session:
+            raise SessionNotFoundError(session.id)
+
+    def _has_messages_in_memory(self, session_id: str) -> bool:
+        session = self._sessions.get(session_id)
+        return session is not None and bool(session.history)
+
+    async def _load_session(self, session_id: str) -> Session | None:
+        s, m = tables.sessions, tables.messages.c
+        async with self._read() as conn:
+            row = (await conn.execute(select(s).where(s.c.id == session_id))).mappings().first()
+            if row is None:
+                return None
+            rows = (
+                await conn.execute(
+                    select(m.id, m.role, m.content_type, m.content, m.status, m.error, m.created_at)
+                    .where(m.session_id == session_id)
+                    .order_by(m.position)
+                )
+            ).all()
+            wanted = {h for r in rows if r.content_type == "blocks" for h in image_refs(r.content)}
+            image_bytes = await _load_images(conn, wanted)
+        history = []
+        for r in rows:
+            content, ok = decode_content(r.content_type, r.content, image_bytes)
+            if not ok:
+                log.warning("message %s of session %s has unreadable content", r.id, session_id)
+            history.append(
+                Message(
+                    role=r.role,
+                    content=content,
+                    id=r.id,
+                    created_at=r.created_at,
+                    status=r.status,
+                    error=r.error,
+                )
+            )
+        session = Session(
+            id=row["id"],
+            owner=row["owner"],
+            title=row["title"],
+            kind=row["kind"],
+            task_id=row["task_id"],
+            system_prompt=row["system_prompt"],
+            provider=row["provider"],
+            model=row["model"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            history=history,
+        )
+        if session.kind == "task" and session.task_id is not None:
+            self._task_sessions[session.task_id] = session.id
+        return session
+
+
+def _checked_status(status: str) -> str:
+    if status not in MESSAGE_STATUSES:
+        raise ValueError(f"unknown message status {status!r}")
+    return status
+
+
+def _as_message(item: Message | dict[str, Any]) -> Message:
+    if isinstance(item, Message):
+        return Message.create(
+            item.role,
+            item.content,
+            id=item.id,
+            created_at=item.created_at,
+            status=_checked_status(item.status),
+            error=item.error,
+        )
+    if not isinstance(item, dict) or "role" not in item or "content" not in item:
+        raise ValueError("each message must be a Message or a dict with 'role' and 'content'")
+    return Message.create(item["role"], item["content"])
+
+
+def _find_message(session: Session, message_id: str) -> Message:
+    # The message being changed is nearly always the newest one.
+    for message in reversed(session.history):
+        if message.id == message_id:
+            return message
+    raise LookupError(f"session {session.id!r} has no message {message_id!r}")
+
+
+def _session_row(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "owner": session.owner,
+        "title": session.title,
+        "kind": session.kind,
+        "task_id": session.task_id,
+        "system_prompt": session.system_prompt,
+        "provider": session.provider,
+        "model": session.model,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "message_count": session.message_count,
+    }
+
+
+def _message_row(
+    message: Message, session_id: str, position: int, encoded: EncodedContent
+) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "session_id": session_id,
+        "position": position,
+        "role": message.role,
+        "content_type": encoded.content_type,
+        "content": encoded.cell,
+        "status": message.status,
+        "error": message.error,
+        "created_at": message.created_at,
+    }
+
+
+async def _store_images(conn: AsyncConnection, message_id: str, found: dict[str, bytes]) -> None:
+    if not found:
+        return
+    await conn.execute(
+        sqlite_insert(tables.images).on_conflict_do_nothing(),
+        [{"sha256": h, "data": data, "size": len(data)} for h, data in found.items()],
+    )
+    await conn.execute(
+        insert(tables.message_images),
+        [{"message_id": message_id, "sha256": h} for h in found],
+    )
+
+
+async def _load_images(conn: AsyncConnection, hashes: set[str]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    i = tables.images.c
+    for chunk in _chunks(sorted(hashes)):
+        rows = await conn.execute(select(i.sha256, i.data).where(i.sha256.in_(chunk)))
+        found.update({h: bytes(d) for h, d in rows})
+    return found
+
+
+async def _delete_orphan_images(conn: AsyncConnection) -> None:
+    i, mi = tables.images.c, tables.message_images.c
+    await conn.execute(delete(tables.images).where(~exists().where(mi.sha256 == i.sha256)))
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]

@@ -1,0 +1,150 @@
+"""Opening the SQLite database: engine, pragmas, schema versioning and backups."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from chatdesk.storage.tables import metadata
+
+
+class StorageError(RuntimeError):
+    """The database could not be opened or written; the message says what to do."""
+
+
+Migration = Callable[[Connection], None]
+
+
+def _create_schema_v1(connection: Connection) -> None:
+    # tables.py describes the newest schema. When a later migration changes it, replace
+    # this call with the version-1 DDL so old files are still upgraded step by step.
+    metadata.create_all(connection)
+
+
+# Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
+MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1,)
+
+
+def _set_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL lets the window read while a reply is being written; NORMAL is durable across
+    # application crashes, which is what a kill mid-reply needs.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def database_path(database_url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for an in-memory database."""
+    name = make_url(database_url).database
+    if not name or name == ":memory:" or name.startswith("file::memory:"):
+        return None
+    return Path(name)
+
+
+async def open_database(
+    database_url: str, *, migrations: Sequence[Migration] = MIGRATIONS
+) -> AsyncEngine:
+    """Open (creating or upgrading) the database at ``database_url``.
+
+    Before any migration runs on a database that already holds data, the file is copied
+    to ``<name>.backup-v<old version>-<UTC time>`` next to it.
+    """
+    url = make_url(database_url)
+    if not url.drivername.startswith("sqlite"):
+        raise StorageError(f"Only SQLite databases are supported, not {url.drivername!r}.")
+    if url.drivername == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    path = database_path(database_url)
+    options: dict[str, object] = {}
+    if path is None:
+        options["poolclass"] = StaticPool  # one shared in-memory database
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "connect", _set_pragmas)
+    try:
+        await _migrate(engine, path, migrations)
+    except DBAPIError as exc:
+        await engine.dispose()
+        raise storage_error(path, exc) from exc
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+async def _migrate(engine: AsyncEngine, path: Path | None, migrations: Sequence[Migration]) -> None:
+    async with engine.begin() as conn:
+        version = await conn.run_sync(_read_version)
+    if version > len(migrations):
+        raise StorageError(
+            f"The database was written by a newer ChatDesk (schema version {version}); "
+            "update ChatDesk to open it."
+        )
+    if version == len(migrations):
+        return
+    if version > 0 and path is not None:
+        await asyncio.to_thread(backup_database, path, f"v{version}")
+    async with engine.begin() as conn:
+        for target in range(version, len(migrations)):
+            await conn.run_sync(migrations[target])
+        await conn.execute(text("DELETE FROM schema_version"))
+        await conn.execute(
+            text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": len(migrations)}
+        )
+
+
+def _read_version(connection: Connection) -> int:
+    connection.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)"))
+    row = connection.execute(text("SELECT max(version) FROM schema_version")).first()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def backup_database(path: Path, label: str) -> Path:
+    """Copy the database at ``path`` (consistently, WAL included) and return the copy's path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.backup-{label}-{stamp}")
+    source = sqlite3.connect(path)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+    except sqlite3.DatabaseError:
+        # A file SQLite cannot read is still someone's data: keep the raw bytes.
+        shutil.copy2(path, target)
+    finally:
+        source.close()
+    return target
+
+
+def storage_error(path: Path | None, exc: SQLAlchemyError) -> StorageError:
+    """A StorageError with a message a person can act on, for a failed database call."""
+    where = f"The database {path}" if path else "The database"
+    detail = str(getattr(exc, "orig", exc))
+    if "not a database" in detail or "malformed" in detail:
+        return StorageError(
+            f"{where} is damaged or is not a ChatDesk database ({detail}). Your chats were not "
+            "changed. Move the file aside to start fresh, or open another data folder "
+            "with --data-dir."
+        )
+    if "locked" in detail or "busy" in detail:
+        return StorageError(
+            f"{where} is locked by another program ({detail}). Close other ChatDesk windows "
+            "and try again."
+        )
+    return StorageError(f"{where} could not be opened or written: {detail}")
