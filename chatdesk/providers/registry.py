@@ -1,0 +1,118 @@
+"""Which model answers which session: the local model and each configured server.
+
+A session names its provider by id: ``"local"`` for the embedded model (its ``model`` is
+None for the bundled SmolLM2, or the path of another ``.gguf`` file), or the base URL of
+an OpenAI-compatible server from the preferences (its ``model`` is a model name there).
+A session with no provider uses the user's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chatdesk.providers.base import Provider
+from chatdesk.settings import LOCAL_PROVIDER, Preferences
+
+if TYPE_CHECKING:
+    from chatdesk.domain import Session
+    from chatdesk.secrets import SecretStore
+
+DEFAULT_LOCAL_LABEL = "SmolLM2 135M (local)"
+
+ProviderFactory = Callable[[str, str | None, str | None], Provider]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """One entry of the model selector."""
+
+    provider_id: str
+    model: str | None
+    label: str
+
+
+def build_provider(provider_id: str, model: str | None, api_key: str | None) -> Provider:
+    """Create the provider for ``provider_id`` (the app's default factory)."""
+    if provider_id == LOCAL_PROVIDER:
+        from chatdesk.providers.local import LocalModelProvider
+
+        return LocalModelProvider(model)
+    from chatdesk.providers.openai_compat import OpenAICompatibleProvider
+
+    return OpenAICompatibleProvider(provider_id, api_key, model or "")
+
+
+class ProviderRegistry:
+    """Builds, caches and chooses providers from the preferences and the keyring."""
+
+    def __init__(
+        self,
+        preferences: Preferences,
+        secrets: SecretStore | None = None,
+        *,
+        factory: ProviderFactory = build_provider,
+        runtime_keys: dict[str, str] | None = None,
+    ) -> None:
+        """``runtime_keys`` are API keys given for this run only (e.g. OPENAI_API_KEY)."""
+        self.preferences = preferences
+        self._secrets = secrets
+        self._factory = factory
+        self._runtime_keys = dict(runtime_keys or {})
+        self._providers: dict[tuple[str, str | None], Provider] = {}
+
+    def api_key(self, provider_id: str) -> str | None:
+        """The API key for a server: given for this run, else from the secret store."""
+        if provider_id in self._runtime_keys:
+            return self._runtime_keys[provider_id]
+        return self._secrets.get(provider_id) if self._secrets is not None else None
+
+    def provider(self, provider_id: str, model: str | None = None) -> Provider:
+        """The (cached) provider for ``provider_id``; local models are one per file."""
+        key = (provider_id, model if provider_id == LOCAL_PROVIDER else None)
+        provider = self._providers.get(key)
+        if provider is None:
+            api_key = None if provider_id == LOCAL_PROVIDER else self.api_key(provider_id)
+            provider = self._factory(provider_id, model, api_key)
+            self._providers[key] = provider
+        return provider
+
+    def default_choice(self) -> tuple[str, str | None]:
+        """The (provider id, model) a new session uses."""
+        return self.preferences.default_provider, self.preferences.default_model
+
+    def resolve(self, session: Session) -> tuple[Provider, str | None]:
+        """The provider and model that answer ``session``."""
+        provider_id, model = session.provider, session.model
+        if not provider_id:
+            provider_id, default_model = self.default_choice()
+            model = model or default_model
+        if provider_id != LOCAL_PROVIDER and not model:
+            server = self.preferences.server(provider_id)
+            model = server.models[0] if server and server.models else None
+        provider = self.provider(provider_id, model)
+        return provider, (None if provider_id == LOCAL_PROVIDER else model)
+
+    def choices(self) -> list[ModelChoice]:
+        """Every model the selector offers: the local model(s), then each server's models."""
+        found = [ModelChoice(LOCAL_PROVIDER, None, DEFAULT_LOCAL_LABEL)]
+        for provider_id, model in self._providers:
+            if provider_id == LOCAL_PROVIDER and model:
+                found.append(ModelChoice(LOCAL_PROVIDER, model, f"{Path(model).stem} (local)"))
+        for server in self.preferences.servers:
+            for model in server.models:
+                found.append(ModelChoice(server.base_url, model, f"{model} — {server.label}"))
+        return found
+
+    def forget(self, provider_id: str) -> None:
+        """Drop cached providers of ``provider_id`` (after its URL, key or models changed)."""
+        for key in [k for k in self._providers if k[0] == provider_id]:
+            del self._providers[key]
+
+    async def close(self) -> None:
+        """Close every provider that was created."""
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.close()

@@ -1,0 +1,187 @@
+"""Where ChatDesk keeps its files, how it was asked to start, and the user's preferences.
+
+Start-up options come from the command line first, then the environment, then defaults:
+
+* ``--data-dir DIR``: the folder holding ``chat.db`` and ``settings.json``
+  (default: the user data directory from platformdirs, ``.../chatdesk``).
+* ``--database-url URL`` / ``CHATDESK_DATABASE_URL``: a SQLAlchemy SQLite URL instead.
+* ``--provider local|openai``, ``--base-url`` / ``CHATDESK_BASE_URL``,
+  ``--model`` / ``CHATDESK_MODEL``, and ``OPENAI_API_KEY``: the default model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from chatdesk import __version__
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "chatdesk"
+DATABASE_FILE = "chat.db"
+PREFERENCES_FILE = "settings.json"
+LOCAL_PROVIDER = "local"
+
+
+def default_data_dir() -> Path:
+    """The per-user data folder, e.g. ``~/.local/share/chatdesk`` on Linux."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy async URL of a SQLite file."""
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class StartupOptions:
+    """How this run was asked to start, after command line and environment are combined."""
+
+    data_dir: Path
+    database_url: str
+    provider: str | None
+    base_url: str | None
+    model: str | None
+    api_key: str | None
+    self_test: bool = False
+
+    @property
+    def preferences_path(self) -> Path:
+        """The JSON file of user preferences."""
+        return self.data_dir / PREFERENCES_FILE
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    """The command-line interface of ``chatdesk``."""
+    parser = argparse.ArgumentParser(prog="chatdesk", description="ChatDesk: desktop AI chat.")
+    parser.add_argument("--version", action="version", version=f"ChatDesk {__version__}")
+    parser.add_argument("--data-dir", type=Path, help="folder for the database and settings")
+    parser.add_argument("--database-url", help="SQLAlchemy SQLite URL of the database")
+    parser.add_argument(
+        "--provider", choices=(LOCAL_PROVIDER, "openai"), help="default model backend"
+    )
+    parser.add_argument("--base-url", help="base URL of an OpenAI-compatible server")
+    parser.add_argument("--model", help="model name (or a .gguf path for the local provider)")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the window over a temporary database, send one message, check the reply",
+    )
+    return parser
+
+
+def parse_startup_options(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> StartupOptions:
+    """Combine command-line arguments and environment variables into StartupOptions."""
+    env = os.environ if environ is None else environ
+    args = build_arg_parser().parse_args(argv)
+    if args.self_test and args.data_dir is None and args.database_url is None:
+        args.data_dir = Path(tempfile.mkdtemp(prefix="chatdesk-self-test-"))
+    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    database_url = (
+        args.database_url
+        or (env.get("CHATDESK_DATABASE_URL") if args.data_dir is None else None)
+        or sqlite_url(data_dir / DATABASE_FILE)
+    )
+    base_url = args.base_url or env.get("CHATDESK_BASE_URL") or None
+    provider = args.provider or ("openai" if base_url else None)
+    return StartupOptions(
+        data_dir=data_dir,
+        database_url=database_url,
+        provider=provider,
+        base_url=base_url,
+        model=args.model or env.get("CHATDESK_MODEL") or None,
+        api_key=env.get("OPENAI_API_KEY") or None,
+        self_test=args.self_test,
+    )
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    """An OpenAI-compatible server the user added (its key lives in the keyring)."""
+
+    base_url: str
+    name: str = ""
+    models: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """What the model selector shows for this server."""
+        return self.name or self.base_url
+
+
+@dataclass(slots=True)
+class Preferences:
+    """User preferences kept in ``settings.json``: servers and the default model.
+
+    ``default_provider`` is ``"local"`` or the base URL of one of ``servers``;
+    ``default_model`` is a model of that provider (None: the provider's own default).
+    """
+
+    servers: list[ServerConfig] = field(default_factory=list)
+    default_provider: str = LOCAL_PROVIDER
+    default_model: str | None = None
+    window: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Preferences:
+        """Read preferences; a missing or unreadable file gives the defaults (and a log line)."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable preferences file %s: %s", path, exc)
+            return cls()
+        if not isinstance(raw, dict):
+            return cls()
+        servers = [
+            ServerConfig(
+                base_url=str(s["base_url"]),
+                name=str(s.get("name", "")),
+                models=[str(m) for m in s.get("models", [])],
+            )
+            for s in raw.get("servers", [])
+            if isinstance(s, dict) and s.get("base_url")
+        ]
+        return cls(
+            servers=servers,
+            default_provider=str(raw.get("default_provider") or LOCAL_PROVIDER),
+            default_model=raw.get("default_model") or None,
+            window=raw.get("window") if isinstance(raw.get("window"), dict) else {},
+        )
+
+    def save(self, path: Path) -> None:
+        """Write preferences atomically (a crash mid-write never leaves half a file)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "servers": [asdict(s) for s in self.servers],
+            "default_provider": self.default_provider,
+            "default_model": self.default_model,
+            "window": self.window,
+        }
+        temporary = path.with_name(path.name + ".tmp")
+        # Other keys (e.g. a key the user chose to store in this file) are kept.
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            existing = {}
+        if isinstance(existing, dict):
+            data = {**existing, **data}
+        temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(temporary, path)
+
+    def server(self, base_url: str) -> ServerConfig | None:
+        """The configured server with ``base_url``, if any."""
+        return next((s for s in self.servers if s.base_url == base_url), None)

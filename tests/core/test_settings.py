@@ -1,0 +1,70 @@
+"""Start-up options and preferences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatdesk.settings import (
+    Preferences,
+    ServerConfig,
+    default_data_dir,
+    parse_startup_options,
+    sqlite_url,
+)
+
+
+def test_defaults_use_the_user_data_directory() -> None:
+    options = parse_startup_options([], environ={})
+    assert options.data_dir == default_data_dir()
+    assert options.data_dir.name == "chatdesk"
+    assert options.database_url == sqlite_url(default_data_dir() / "chat.db")
+    assert options.provider is None and options.base_url is None
+
+
+def test_data_dir_and_database_url_override(tmp_path: Path) -> None:
+    options = parse_startup_options(["--data-dir", str(tmp_path)], environ={})
+    assert options.database_url == sqlite_url(tmp_path / "chat.db")
+    assert options.preferences_path == tmp_path / "settings.json"
+    env = {"CHATDESK_DATABASE_URL": "sqlite+aiosqlite:///elsewhere.db"}
+    assert parse_startup_options([], environ=env).database_url == env["CHATDESK_DATABASE_URL"]
+    explicit = parse_startup_options(["--database-url", "sqlite:///x.db"], environ=env)
+    assert explicit.database_url == "sqlite:///x.db"
+
+
+def test_openai_server_from_the_environment() -> None:
+    env = {
+        "CHATDESK_BASE_URL": "http://127.0.0.1:11434/v1",
+        "CHATDESK_MODEL": "llama3",
+        "OPENAI_API_KEY": "sk-test",
+    }
+    options = parse_startup_options([], environ=env)
+    assert (options.provider, options.base_url, options.model, options.api_key) == (
+        "openai",
+        "http://127.0.0.1:11434/v1",
+        "llama3",
+        "sk-test",
+    )
+    local = parse_startup_options(["--provider", "local", "--model", "my.gguf"], environ=env)
+    assert (local.provider, local.model) == ("local", "my.gguf")
+
+
+def test_self_test_uses_a_temporary_data_dir() -> None:
+    options = parse_startup_options(["--self-test"], environ={})
+    assert options.self_test
+    assert options.data_dir != default_data_dir()
+    assert options.data_dir.is_dir()
+
+
+def test_preferences_round_trip_and_survive_a_broken_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    prefs = Preferences(
+        servers=[ServerConfig("http://127.0.0.1:8080/v1", "llama.cpp", ["qwen"])],
+        default_provider="http://127.0.0.1:8080/v1",
+        default_model="qwen",
+        window={"splitter": [250, 750]},
+    )
+    prefs.save(path)
+    assert Preferences.load(path) == prefs
+    path.write_text("{not json", encoding="utf-8")
+    assert Preferences.load(path) == Preferences()
+    assert Preferences.load(tmp_path / "missing.json") == Preferences()
