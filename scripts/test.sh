@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the test dependencies into .venv and runs the linters and the whole test suite.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/system-deps.sh
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# pip's wheel cache (~/.cache/pip) keeps the llama-cpp-python build between runs.
+.venv/bin/pip install -q -e '.[test]'
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+export QT_QPA_PLATFORM=offscreen
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
