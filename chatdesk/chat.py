@@ -19,7 +19,7 @@ from typing import Any
 
 from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session, content_text
 from chatdesk.providers.base import Provider, ProviderError
-from chatdesk.sessions import SessionManager
+from chatdesk.sessions import SessionManager, SessionNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -179,16 +179,21 @@ class ChatEngine:
                     break
                 assert isinstance(item, str)
                 text += item
-                if reply is None:
-                    reply = await self._manager.add_message(
-                        session_id, "assistant", text, status="streaming"
-                    )
-                    flusher = asyncio.create_task(flush_periodically())
-                else:
-                    dirty = True
-                    await self._manager.update_message(
-                        session_id, reply.id, content=text, persist=False
-                    )
+                try:
+                    if reply is None:
+                        reply = await self._manager.add_message(
+                            session_id, "assistant", text, status="streaming"
+                        )
+                        flusher = asyncio.create_task(flush_periodically())
+                    else:
+                        dirty = True
+                        await self._manager.update_message(
+                            session_id, reply.id, content=text, persist=False
+                        )
+                except SessionNotFoundError:
+                    log.info("session %s was deleted while its reply streamed", session_id)
+                    reply = None
+                    break
                 yield item
         finally:
             # Runs on normal end, on error, and when the consumer is cancelled or closes us.
@@ -197,13 +202,14 @@ class ChatEngine:
                 flusher.cancel()
             await _settle(turn.pump, flusher)
             if reply is not None:
-                await self._manager.update_message(
-                    session_id,
-                    reply.id,
-                    content=text,
-                    status=status,
-                    error=str(error) if error is not None else None,
-                )
+                with contextlib.suppress(SessionNotFoundError):
+                    await self._manager.update_message(
+                        session_id,
+                        reply.id,
+                        content=text,
+                        status=status,
+                        error=str(error) if error is not None else None,
+                    )
         if isinstance(error, ProviderError):
             raise error
         if error is not None:
@@ -266,10 +272,16 @@ async def _pump(
 
 
 async def _settle(*tasks: asyncio.Task[None] | None) -> None:
+    """Wait for finished or cancelled helper tasks; their failures are logged, not raised."""
     for task in tasks:
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if task is None:
+            continue
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("a streaming helper task failed")
 
 
 def _clean_title(text: str) -> str | None:
