@@ -305,4 +305,3 @@ def _title_from_text(text: str) -> str | None:
 
 def _shorten(title: str) -> str:
     return title if len(title) <= _TITLE_MAX_CHARS else title[: _TITLE_MAX_CHARS - 1] + "…"
-

@@ -133,6 +133,8 @@ class Preferences:
     default_provider: str = LOCAL_PROVIDER
     default_model: str | None = None
     window: dict[str, Any] = field(default_factory=dict)
+    # Paths of .gguf files the user added as extra local models.
+    local_models: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Preferences:
@@ -160,6 +162,7 @@ class Preferences:
             default_provider=str(raw.get("default_provider") or LOCAL_PROVIDER),
             default_model=raw.get("default_model") or None,
             window=raw.get("window") if isinstance(raw.get("window"), dict) else {},
+            local_models=[str(m) for m in raw.get("local_models", []) if isinstance(m, str)],
         )
 
     def save(self, path: Path) -> None:
@@ -170,6 +173,7 @@ class Preferences:
             "default_provider": self.default_provider,
             "default_model": self.default_model,
             "window": self.window,
+            "local_models": self.local_models,
         }
         temporary = path.with_name(path.name + ".tmp")
         # Other keys (e.g. a key the user chose to store in this file) are kept.

@@ -62,6 +62,7 @@ class ProviderRegistry:
         self._factory = factory
         self._runtime_keys = dict(runtime_keys or {})
         self._providers: dict[tuple[str, str | None], Provider] = {}
+        self._retired: list[Provider] = []  # dropped providers, closed with the registry
 
     def api_key(self, provider_id: str) -> str | None:
         """The API key for a server: given for this run, else from the secret store."""
@@ -98,9 +99,13 @@ class ProviderRegistry:
     def choices(self) -> list[ModelChoice]:
         """Every model the selector offers: the local model(s), then each server's models."""
         found = [ModelChoice(LOCAL_PROVIDER, None, DEFAULT_LOCAL_LABEL)]
+        local_files = list(self.preferences.local_models)
+        # A file chosen for this run only (--model x.gguf) is offered too.
         for provider_id, model in self._providers:
-            if provider_id == LOCAL_PROVIDER and model:
-                found.append(ModelChoice(LOCAL_PROVIDER, model, f"{Path(model).stem} (local)"))
+            if provider_id == LOCAL_PROVIDER and model and model not in local_files:
+                local_files.append(model)
+        for path in local_files:
+            found.append(ModelChoice(LOCAL_PROVIDER, path, f"{Path(path).stem} (local file)"))
         for server in self.preferences.servers:
             for model in server.models:
                 found.append(ModelChoice(server.base_url, model, f"{model} — {server.label}"))
@@ -109,10 +114,20 @@ class ProviderRegistry:
     def forget(self, provider_id: str) -> None:
         """Drop cached providers of ``provider_id`` (after its URL, key or models changed)."""
         for key in [k for k in self._providers if k[0] == provider_id]:
-            del self._providers[key]
+            self._retired.append(self._providers.pop(key))
+
+    def forget_local(self, path: str) -> None:
+        """Stop offering the local model file at ``path``.
+
+        A reply may still be streaming from it, so it is closed with the registry, not now.
+        """
+        provider = self._providers.pop((LOCAL_PROVIDER, path), None)
+        if provider is not None:
+            self._retired.append(provider)
 
     async def close(self) -> None:
         """Close every provider that was created."""
-        providers, self._providers = list(self._providers.values()), {}
+        providers, self._providers = [*self._providers.values(), *self._retired], {}
+        self._retired = []
         for provider in providers:
             await provider.close()

@@ -1,0 +1,245 @@
+"""The composition root: read the start-up options, build the core objects, run the window.
+
+Everything long-lived is created here exactly once and handed to whoever needs it: one
+SessionManager, one ProviderRegistry, one ChatEngine, one main window.
+
+Environment hooks (for benchmarks and packaging checks):
+
+* ``CHATDESK_EXIT_AFTER_FIRST_PAINT=1``: print ``first-paint <unix time>`` once the main
+  window has painted for the first time, then quit (exit code 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from chatdesk import __version__
+from chatdesk.chat import ChatEngine
+from chatdesk.domain import content_text
+from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.sessions import SessionManager
+from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
+from chatdesk.storage.database import StorageError
+
+log = logging.getLogger(__name__)
+
+SELF_TEST_PROMPT = "Say hello."
+SELF_TEST_TIMEOUT = 90.0
+EXIT_AFTER_FIRST_PAINT = "CHATDESK_EXIT_AFTER_FIRST_PAINT"
+
+
+def resource_dirs() -> list[Path]:
+    """Where bundled resources may be: a PyInstaller bundle, then next to the package."""
+    found = []
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        found.append(Path(bundle) / "resources")
+    package = Path(__file__).resolve().parent
+    found += [package / "resources", package.parent / "resources"]
+    return found
+
+
+def find_resource(*relative: str) -> Path | None:
+    """The first existing file among the resource folders, or None."""
+    for folder in resource_dirs():
+        candidate = folder.joinpath(*relative)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def app_icon() -> QIcon:
+    """The window icon (SVG preferred), or an empty icon when none is installed."""
+    for name in ("chatdesk.svg", "chatdesk.png"):
+        path = find_resource("icons", name)
+        if path is not None:
+            return QIcon(str(path))
+    return QIcon()
+
+
+def run_preferences(
+    options: StartupOptions,
+) -> tuple[Preferences, dict[str, str], Callable[[Path], None]]:
+    """The preferences for this run, API keys given for this run, and how to save them.
+
+    ``--provider``/``--base-url``/``--model`` choose the default model for this run only:
+    saving writes the user's own default back unless they changed it meanwhile.
+    """
+    preferences = Preferences.load(options.preferences_path)
+    persisted = (preferences.default_provider, preferences.default_model)
+    runtime_keys: dict[str, str] = {}
+    override: tuple[str, str | None] | None = None
+    if options.provider == "openai" and options.base_url:
+        override = (options.base_url, options.model)
+        if options.api_key:
+            runtime_keys[options.base_url] = options.api_key
+    elif options.provider == LOCAL_PROVIDER:
+        override = (LOCAL_PROVIDER, options.model)
+    if override is not None:
+        preferences.default_provider, preferences.default_model = override
+
+    def save(path: Path) -> None:
+        on_disk = preferences
+        if (preferences.default_provider, preferences.default_model) == override:
+            on_disk = dataclasses.replace(
+                preferences, default_provider=persisted[0], default_model=persisted[1]
+            )
+        on_disk.save(path)
+
+    return preferences, runtime_keys, save
+
+
+def _open_secrets() -> object | None:
+    try:
+        from chatdesk.secrets import SecretStore
+    except ImportError:  # secrets support not installed in this build
+        return None
+    return SecretStore()
+
+
+class _FirstPaintReporter(QObject):
+    """Prints the time of the window's first paint and then quits (for the start-up bench)."""
+
+    def __init__(self, on_painted: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_painted = on_painted
+        self._done = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Notice the first paint of any widget of the window."""
+        if not self._done and event.type() == QEvent.Type.Paint:
+            self._done = True
+            # Report once this paint pass has finished, i.e. the frame is complete.
+            QTimer.singleShot(0, self._report)
+        return False
+
+    def _report(self) -> None:
+        print(f"first-paint {time.time():.6f}", flush=True)
+        self._on_painted()
+
+
+async def run(app: QApplication, options: StartupOptions) -> int:
+    """Open the database, show the window, and run until it is closed; the exit code."""
+    from chatdesk.ui.main_window import MainWindow
+
+    try:
+        manager = await SessionManager.open(options.database_url)
+    except StorageError as exc:
+        _show_fatal(options, "ChatDesk cannot open its database", str(exc))
+        return 1
+    preferences, runtime_keys, save = run_preferences(options)
+    secrets = _open_secrets()
+    registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)  # type: ignore[arg-type]
+    engine = ChatEngine(
+        manager, registry.provider(*registry.default_choice()), resolve_provider=registry.resolve
+    )
+    closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def finish() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    app.lastWindowClosed.connect(finish)
+    window = MainWindow(
+        manager,
+        engine,
+        registry,
+        preferences,
+        lambda: save(options.preferences_path),
+        secrets=secrets,
+    )
+    reporter = None
+    if os.environ.get(EXIT_AFTER_FIRST_PAINT) == "1":
+        reporter = _FirstPaintReporter(finish)
+        app.installEventFilter(reporter)
+    exit_code = 0
+    try:
+        await window.load()
+        window.show()
+        if options.self_test:
+            exit_code = await self_test(window)
+        else:
+            await closed
+    finally:
+        if reporter is not None:
+            app.removeEventFilter(reporter)
+        if window.isVisible():
+            window.close()
+        await window.shutdown()
+        await registry.close()
+        await manager.close()
+    return exit_code
+
+
+async def self_test(window: object) -> int:
+    """Send one message through the real window, check a complete reply was stored."""
+    from chatdesk.ui.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    started = time.monotonic()
+    task = window.send_text(SELF_TEST_PROMPT)
+    session_id = window.current_session_id
+    if task is None or session_id is None:
+        print("self-test FAILED: the message could not be sent", flush=True)
+        return 1
+    try:
+        await asyncio.wait_for(asyncio.shield(task), SELF_TEST_TIMEOUT)
+    except TimeoutError:
+        window.stop_current()
+        print(f"self-test FAILED: no reply within {SELF_TEST_TIMEOUT:.0f} s", flush=True)
+        return 1
+    session = await window.manager.require_session(session_id)
+    replies = [m for m in session.history if m.role == "assistant"]
+    problem = window.error_text(session_id)
+    if not replies:
+        print(f"self-test FAILED: no reply was stored ({problem or 'no error given'})")
+        return 1
+    reply = replies[-1]
+    text = content_text(reply.content).strip()
+    if reply.status != "complete" or not text:
+        reason = problem or reply.error or f"status {reply.status}, {len(text)} characters"
+        print(f"self-test FAILED: {reason}", flush=True)
+        return 1
+    elapsed = time.monotonic() - started
+    preview = " ".join(text.split())[:60]
+    print(f"self-test passed: reply {preview!r} ({len(text)} chars) in {elapsed:.1f} s", flush=True)
+    return 0
+
+
+def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
+    print(f"{title}: {text}", file=sys.stderr, flush=True)
+    if not options.self_test and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        QMessageBox.critical(None, title, text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start ChatDesk; returns the process exit code."""
+    options = parse_startup_options(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "chatdesk"])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("ChatDesk")
+    app.setOrganizationName("ChatDesk")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("chatdesk")
+    app.setWindowIcon(app_icon())
+    # The window decides when we are done (closed, self-test finished, first paint).
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(run(app, options))
+    finally:
+        loop.close()

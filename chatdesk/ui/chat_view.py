@@ -1,0 +1,310 @@
+"""The chat view: a QListView of messages with widgets only for the rows in view.
+
+Heights come from the cached layouts of :class:`MessageRenderer`, so opening a long
+session lays out just its latest page. As the user scrolls near the top, older pages
+are prepended with the scroll position kept on the same message. New text follows the
+bottom only while the user is at the bottom.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFont, QPainter, QPaintEvent, QPalette, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from chatdesk.ui.message_model import (
+    IsLastReplyRole,
+    MessageListModel,
+    MessageRole,
+)
+from chatdesk.ui.message_widget import MessageWidget
+from chatdesk.ui.rendering import MessageLayout, MessageRenderer
+
+# How close to the top (pixels) scrolling loads the previous page, and how close to the
+# bottom still counts as "at the bottom" for following a growing reply.
+_LOAD_OLDER_THRESHOLD = 300
+_BOTTOM_SLACK = 24
+# Widgets are kept for a couple of rows beyond the viewport so small scrolls show text
+# immediately.
+_EDITOR_OVERSCAN = 2
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class MessageDelegate(QStyledItemDelegate):
+    """Sizes rows from cached layouts and provides a MessageWidget for rows in view."""
+
+    editRequested = Signal(str)
+    regenerateRequested = Signal(str)
+
+    def __init__(self, view: ChatView, model: MessageListModel, renderer: MessageRenderer) -> None:
+        """A delegate for ``view`` over ``model``, laying messages out with ``renderer``."""
+        super().__init__(view)
+        self._view = view
+        self._model = model
+        self._renderer = renderer
+
+    def layout_for(self, index: _Index) -> MessageLayout:
+        """The layout of the message at ``index`` at the view's current width."""
+        # Straight to the model, not index.data(): the view asks for every row's size on
+        # each re-layout, and going through QVariant per call costs more than the lookup.
+        message = self._model.message(index.row())
+        return self._renderer.layout(
+            message, self._model.version(message.id), self._view.row_width()
+        )
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        """The row's size: the view's width by the layout's (cached) height."""
+        layout = self.layout_for(index)
+        return QSize(layout.row_width, layout.height)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        """Nothing: the row's widget draws the message."""
+
+    def createEditor(self, parent: QWidget, option: QStyleOptionViewItem, index: _Index) -> QWidget:
+        """A MessageWidget for a row that came into view."""
+        widget = MessageWidget(parent, self._renderer)
+        widget.editRequested.connect(self.editRequested)
+        widget.regenerateRequested.connect(self.regenerateRequested)
+        return widget
+
+    def setEditorData(self, editor: QWidget, index: _Index) -> None:
+        """Show the row's current message in its widget."""
+        if isinstance(editor, MessageWidget):
+            editor.show_message(
+                index.data(MessageRole), self.layout_for(index), bool(index.data(IsLastReplyRole))
+            )
+
+    def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: _Index) -> None:
+        """Messages are read-only here; edits go through the engine."""
+
+    def updateEditorGeometry(
+        self, editor: QWidget, option: QStyleOptionViewItem, index: _Index
+    ) -> None:
+        """The widget covers the whole row."""
+        editor.setGeometry(option.rect)
+
+
+class ChatView(QListView):
+    """The messages of the current session, newest at the bottom."""
+
+    def __init__(self, model: MessageListModel, parent: QWidget | None = None) -> None:
+        """A view over ``model``; rendering is cached per message version and width."""
+        super().__init__(parent)
+        # Set before any Qt call: Qt calls back into the overrides below during setup.
+        self.empty_hint = "Ask anything"
+        self._follow_bottom = True
+        self._editors: dict[str, QPersistentModelIndex] = {}
+        self._heights: dict[str, int] = {}
+        self._loading_older = False
+        self._sync_pending = False
+        self.setObjectName("chatView")
+        self.setAccessibleName("chatView")
+        self.renderer = MessageRenderer(self.font(), self.palette())
+        self._delegate = MessageDelegate(self, model, self.renderer)
+        self.setItemDelegate(self._delegate)
+        self.setModel(model)
+        self._model = model
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(False)
+        self.setFrameShape(QListView.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.verticalScrollBar().setSingleStep(24)
+
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+        bar.rangeChanged.connect(self._on_range_changed)
+        model.modelAboutToBeReset.connect(self._forget_rows)
+        model.modelReset.connect(self._after_reset)
+        model.dataChanged.connect(self._on_data_changed)
+        model.rowsInserted.connect(self._schedule_editor_sync)
+        model.rowsRemoved.connect(self._schedule_editor_sync)
+
+    @property
+    def editRequested(self) -> Signal:
+        """Emitted with a user message's id when its Edit action is clicked."""
+        return self._delegate.editRequested
+
+    @property
+    def regenerateRequested(self) -> Signal:
+        """Emitted with the last reply's id when its Regenerate action is clicked."""
+        return self._delegate.regenerateRequested
+
+    def row_width(self) -> int:
+        """The width every row is laid out at."""
+        return max(200, self.viewport().width())
+
+    def is_at_bottom(self) -> bool:
+        """Whether the view shows the newest message's end (and so follows new text)."""
+        return self._follow_bottom
+
+    def message_widgets(self) -> list[MessageWidget]:
+        """The widgets of the rows currently in view, top to bottom."""
+        found = []
+        for persistent in self._editors.values():
+            if persistent.isValid():
+                widget = self.indexWidget(self._model.index(persistent.row()))
+                if isinstance(widget, MessageWidget):
+                    found.append((persistent.row(), widget))
+        return [w for _, w in sorted(found, key=lambda pair: pair[0])]
+
+    def scroll_to_newest(self) -> None:
+        """Show the end of the newest message and follow new text again."""
+        self._follow_bottom = True
+        self.scrollToBottom()
+        self._sync_editors()
+
+    def load_older(self) -> int:
+        """Prepend the previous page, keeping the message at the top where it is on screen."""
+        if self._loading_older or not self._model.can_load_older():
+            return 0
+        self._loading_older = True
+        try:
+            anchor_row = max(0, self.indexAt(QPoint(self.viewport().width() // 2, 1)).row())
+            anchor = QPersistentModelIndex(self._model.index(anchor_row))
+            before = self.visualRect(self._model.index(anchor_row)).top()
+            added = self._model.load_older()
+            self.doItemsLayout()
+            after = self.visualRect(self._model.index(anchor.row())).top()
+            bar = self.verticalScrollBar()
+            bar.setValue(bar.value() + after - before)
+            return added
+        finally:
+            self._loading_older = False
+            self._sync_editors()
+
+    # -- reacting to the model and the scroll bar ------------------------------------------
+
+    def _forget_rows(self) -> None:
+        self._editors.clear()
+        self._heights.clear()
+
+    def _after_reset(self) -> None:
+        self._follow_bottom = True
+        self.scrollToBottom()
+        self._sync_editors()
+
+    def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
+        for row in range(top_left.row(), bottom_right.row() + 1):
+            index = self._model.index(row)
+            message = self._model.message(row)
+            height = self._delegate.layout_for(index).height
+            if self._heights.get(message.id) != height:
+                self._heights[message.id] = height
+                # Re-lays out rows (cheaply: their heights are cached) on the next pass.
+                self._delegate.sizeHintChanged.emit(index)
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._follow_bottom = value >= bar.maximum() - _BOTTOM_SLACK
+        if value <= _LOAD_OLDER_THRESHOLD and self._model.can_load_older():
+            QTimer.singleShot(0, self.load_older)
+
+    def _on_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow_bottom and not self._loading_older:
+            self.verticalScrollBar().setValue(maximum)
+
+    def _schedule_editor_sync(self) -> None:
+        if not self._sync_pending:
+            self._sync_pending = True
+            QTimer.singleShot(0, self._sync_editors)
+
+    def _sync_editors(self) -> None:
+        """Open message widgets for the rows in view, close those scrolled away."""
+        self._sync_pending = False
+        count = self._model.rowCount()
+        wanted: dict[str, QPersistentModelIndex] = {}
+        if count:
+            middle = self.viewport().width() // 2
+            top = self.indexAt(QPoint(middle, 0)).row()
+            bottom = self.indexAt(QPoint(middle, self.viewport().height() - 1)).row()
+            # A point can miss every row (the gap under a short list, or inside a row
+            # taller than the viewport mid-layout); fall back to the row found at the
+            # other edge rather than to "everything".
+            bottom = count - 1 if bottom < 0 else bottom
+            top = bottom if top < 0 else top
+            for row in range(
+                max(0, top - _EDITOR_OVERSCAN), min(count, bottom + 1 + _EDITOR_OVERSCAN)
+            ):
+                index = self._model.index(row)
+                wanted[self._model.message(row).id] = QPersistentModelIndex(index)
+        for message_id, persistent in list(self._editors.items()):
+            if message_id not in wanted and persistent.isValid():
+                self.closePersistentEditor(self._model.index(persistent.row()))
+        for message_id, persistent in wanted.items():
+            current = self._editors.get(message_id)
+            if current is None or not current.isValid():
+                self.openPersistentEditor(self._model.index(persistent.row()))
+        self._editors = wanted
+
+    # -- QListView hooks -------------------------------------------------------------------
+
+    def updateGeometries(self) -> None:
+        """After every re-layout, make sure the rows now in view have their widgets."""
+        super().updateGeometries()
+        self._schedule_editor_sync()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        """Scroll, then give newly visible rows their widgets at once (no blank rows)."""
+        super().scrollContentsBy(dx, dy)
+        self._sync_editors()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Re-wrap at the new width; keep following the bottom if we were."""
+        follow = self._follow_bottom
+        super().resizeEvent(event)
+        self._refresh_editors()
+        if follow:
+            self.scrollToBottom()
+        self._schedule_editor_sync()
+
+    def _refresh_editors(self) -> None:
+        for persistent in self._editors.values():
+            if persistent.isValid():
+                index = self._model.index(persistent.row())
+                widget = self.indexWidget(index)
+                if widget is not None:
+                    self._delegate.setEditorData(widget, index)
+
+    def changeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        """A palette or font change (e.g. the system switched to dark) restyles messages."""
+        super().changeEvent(event)
+        if event.type() in (event.Type.PaletteChange, event.Type.FontChange):
+            self.renderer.set_palette(self.palette())
+            self._refresh_editors()
+            self.doItemsLayout()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint the rows, or a quiet hint when the chat is still empty."""
+        super().paintEvent(event)
+        if self._model.rowCount() == 0 and self._model.session_id is not None:
+            painter = QPainter(self.viewport())
+            font = QFont(self.font())
+            font.setPointSizeF(max(font.pointSizeF(), 9.0) * 1.8)
+            painter.setFont(font)
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(
+                QRect(0, 0, self.viewport().width(), self.viewport().height()),
+                Qt.AlignmentFlag.AlignCenter,
+                self.empty_hint,
+            )

@@ -1,0 +1,422 @@
+"""The composer: a growing text box with image attachments, Send and Stop.
+
+Enter sends, Shift+Enter starts a new line. Images come from the Attach button, the
+clipboard or drag and drop; each is checked (really an image, not too large) before it
+is shown as a removable thumbnail. What is sent is a plain string, or a list of content
+blocks when images are attached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QKeyEvent, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatdesk.domain import (
+    Content,
+    content_text,
+    image_data_url,
+    parse_image_data_url,
+    sniff_image_format,
+)
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+IMAGE_FILE_FILTER = "Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp)"
+_THUMBNAIL_SIZE = 64
+_MAX_VISIBLE_LINES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An image waiting to be sent."""
+
+    name: str
+    data: bytes
+
+    @property
+    def data_url(self) -> str:
+        """The image as a data URL, the way it is sent and stored."""
+        return image_data_url(self.data)
+
+
+class AttachmentRejected(ValueError):
+    """A file could not be attached; the message says why, in words."""
+
+
+def load_image_file(path: Path) -> Attachment:
+    """Read an image file to attach, or raise AttachmentRejected saying what is wrong."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise AttachmentRejected(f"“{path.name}” could not be read: {exc.strerror}.") from None
+    if size > MAX_IMAGE_BYTES:
+        raise AttachmentRejected(
+            f"“{path.name}” is {size / 1024 / 1024:.0f} MB; images can be at most "
+            f"{MAX_IMAGE_BYTES // 1024 // 1024} MB."
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AttachmentRejected(f"“{path.name}” could not be read: {exc.strerror}.") from None
+    return checked_image(path.name, data)
+
+
+def checked_image(name: str, data: bytes) -> Attachment:
+    """``data`` as an attachment if it is a PNG, JPEG, GIF, WebP or BMP image of fair size."""
+    if len(data) > MAX_IMAGE_BYTES:
+        raise AttachmentRejected(
+            f"“{name}” is too large; images can be at most {MAX_IMAGE_BYTES // 1024 // 1024} MB."
+        )
+    if not data or sniff_image_format(data) is None:
+        raise AttachmentRejected(
+            f"“{name}” is not an image ChatDesk can send (PNG, JPEG, GIF, WebP or BMP)."
+        )
+    return Attachment(name, data)
+
+
+def _png_bytes(image: QImage) -> bytes:
+    array = QByteArray()
+    buffer = QBuffer(array)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    buffer.close()
+    return bytes(array.data())
+
+
+class ComposerEdit(QPlainTextEdit):
+    """The text box: Enter submits, Shift+Enter breaks the line, pasted images attach."""
+
+    submitted = Signal()
+    escapePressed = Signal()
+    imagesOffered = Signal(list)
+    filesOffered = Signal(list)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        """A plain-text box that grows with its text up to a few lines."""
+        super().__init__(parent)
+        self.setObjectName("composer")
+        self.setAccessibleName("composer")
+        self.setPlaceholderText("Ask anything  ·  Enter to send, Shift+Enter for a new line")
+        self.setTabChangesFocus(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.document().setDocumentMargin(6)
+        self.textChanged.connect(self.updateGeometry)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter sends unless Shift (or an input method) asks for a new line."""
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+                self.submitted.emit()
+                return
+            self.insertPlainText("\n")
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            self.escapePressed.emit()
+            return
+        super().keyPressEvent(event)
+
+    def canInsertFromMimeData(self, source: QMimeData) -> bool:
+        """Accept images and files as well as text (pasted or dropped)."""
+        return source.hasImage() or source.hasUrls() or super().canInsertFromMimeData(source)
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        """Pasted or dropped images and files become attachments; text is inserted."""
+        if source.hasImage():
+            image = source.imageData()
+            if isinstance(image, QImage) and not image.isNull():
+                self.imagesOffered.emit([_png_bytes(image)])
+                return
+        if source.hasUrls():
+            paths = [Path(u.toLocalFile()) for u in source.urls() if u.isLocalFile()]
+            if paths:
+                self.filesOffered.emit(paths)
+                return
+        super().insertFromMimeData(source)
+
+    def sizeHint(self) -> QSize:
+        """Tall enough for the text, between one and a few lines."""
+        line = self.fontMetrics().lineSpacing()
+        lines = min(_MAX_VISIBLE_LINES, max(1, int(self.document().size().height())))
+        margins = int(self.document().documentMargin() * 2) + 6
+        return QSize(super().sizeHint().width(), lines * line + margins)
+
+    def minimumSizeHint(self) -> QSize:
+        """At least one line."""
+        return QSize(80, self.fontMetrics().lineSpacing() + 18)
+
+
+class AttachmentChip(QFrame):
+    """A thumbnail of an attachment with a button that removes it."""
+
+    removeRequested = Signal(object)
+
+    def __init__(self, attachment: Attachment, parent: QWidget | None = None) -> None:
+        """Show ``attachment`` as a small square thumbnail."""
+        super().__init__(parent)
+        self.setObjectName("attachmentChip")
+        self.attachment = attachment
+        self.setToolTip(attachment.name)
+        thumbnail = QLabel(self)
+        thumbnail.setObjectName("attachmentThumbnail")
+        image = QImage.fromData(attachment.data)
+        ratio = self.devicePixelRatioF()
+        pixmap = QPixmap.fromImage(
+            image.scaled(
+                int(_THUMBNAIL_SIZE * ratio),
+                int(_THUMBNAIL_SIZE * ratio),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+        pixmap.setDevicePixelRatio(ratio)
+        thumbnail.setPixmap(pixmap)
+        thumbnail.setFixedSize(_THUMBNAIL_SIZE, _THUMBNAIL_SIZE)
+        thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        remove = QToolButton(self)
+        remove.setObjectName("removeAttachmentButton")
+        remove.setAccessibleName(f"Remove {attachment.name}")
+        remove.setToolTip("Remove this image")
+        remove.setText("✕")
+        remove.setAutoRaise(True)
+        remove.clicked.connect(lambda: self.removeRequested.emit(self))
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.setSpacing(0)
+        layout.addWidget(thumbnail)
+        layout.addWidget(remove, 0, Qt.AlignmentFlag.AlignTop)
+
+
+class Composer(QFrame):
+    """The input area under the chat: attachments, text, Attach, Send and Stop."""
+
+    submitted = Signal()
+    stopRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        """An empty composer."""
+        super().__init__(parent)
+        self.setObjectName("composerArea")
+        self._attachments: list[AttachmentChip] = []
+        self._editing: str | None = None
+
+        self.edit = ComposerEdit(self)
+        self.edit.submitted.connect(self.submitted)
+        self.edit.escapePressed.connect(self.cancel_edit)
+        self.edit.imagesOffered.connect(self._attach_pasted)
+        self.edit.filesOffered.connect(self._attach_paths)
+
+        self.attach_button = QToolButton(self)
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setAccessibleName("attachButton")
+        self.attach_button.setText("+")
+        bigger = self.attach_button.font()
+        bigger.setPointSizeF(bigger.pointSizeF() * 1.4)
+        bigger.setBold(True)
+        self.attach_button.setFont(bigger)
+        self.attach_button.setToolTip("Attach images (or paste / drop them here)")
+        self.attach_button.setAutoRaise(True)
+        self.attach_button.clicked.connect(self.choose_files)
+        self.send_button = QPushButton("Send", self)
+        self.send_button.setObjectName("sendButton")
+        self.send_button.setAccessibleName("sendButton")
+        self.send_button.setToolTip("Send (Enter)")
+        self.send_button.setDefault(True)
+        self.send_button.clicked.connect(self.submitted)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setAccessibleName("stopButton")
+        self.stop_button.setToolTip("Stop the reply (its text so far is kept)")
+        self.stop_button.clicked.connect(self.stopRequested)
+        self.stop_button.hide()
+
+        self.notice = QLabel(self)
+        self.notice.setObjectName("composerMessage")
+        self.notice.setWordWrap(True)
+        self.notice.hide()
+        self.edit_bar = QLabel(
+            "Editing a message: Send replaces it and what followed · Esc cancels"
+        )
+        self.edit_bar.setObjectName("editBar")
+        self.edit_bar.setEnabled(False)
+        self.edit_bar.hide()
+        self.attachment_row = QHBoxLayout()
+        self.attachment_row.setContentsMargins(0, 0, 0, 0)
+        self.attachment_row.setSpacing(6)
+        self.attachment_row.addStretch(1)
+        self.attachment_strip = QWidget(self)
+        self.attachment_strip.setLayout(self.attachment_row)
+        self.attachment_strip.hide()
+
+        input_row = QHBoxLayout()
+        input_row.setContentsMargins(0, 0, 0, 0)
+        input_row.setSpacing(6)
+        input_row.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
+        input_row.addWidget(self.edit, 1)
+        input_row.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        input_row.addWidget(self.stop_button, 0, Qt.AlignmentFlag.AlignBottom)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.setSpacing(6)
+        layout.addWidget(self.edit_bar)
+        layout.addWidget(self.attachment_strip)
+        layout.addLayout(input_row)
+        layout.addWidget(self.notice)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setAutoFillBackground(True)
+        self.setBackgroundRole(QPalette.ColorRole.Base)
+        self.setAcceptDrops(True)
+
+    # -- content --------------------------------------------------------------------------
+
+    def text(self) -> str:
+        """The typed text."""
+        return self.edit.toPlainText()
+
+    def attachments(self) -> list[Attachment]:
+        """The images waiting to be sent, in order."""
+        return [chip.attachment for chip in self._attachments]
+
+    def content(self) -> Content | None:
+        """What Send would send: a string, blocks when images are attached, None if empty."""
+        text = self.text().strip()
+        images = self.attachments()
+        if not images:
+            return text or None
+        blocks: list[dict] = [{"type": "text", "text": text}] if text else []
+        blocks += [{"type": "image_url", "image_url": {"url": a.data_url}} for a in images]
+        return blocks
+
+    def set_content(self, content: Content) -> None:
+        """Fill the composer with ``content`` (its text and images), e.g. to edit it."""
+        self.clear()
+        self.edit.setPlainText(content_text(content))
+        if isinstance(content, list):
+            for block in content:
+                if block.get("type") == "image_url":
+                    url = block["image_url"]["url"]
+                    if url.startswith("data:"):
+                        self._add(Attachment("image", parse_image_data_url(url).data))
+
+    def clear(self) -> None:
+        """Empty the text and drop every attachment and notice."""
+        self.edit.clear()
+        for chip in list(self._attachments):
+            self._remove(chip)
+        self.show_notice("")
+
+    # -- attaching ------------------------------------------------------------------------
+
+    def attach_file(self, path: Path | str) -> bool:
+        """Attach an image file; a file that is not an image or too large is refused in words."""
+        try:
+            attachment = load_image_file(Path(path))
+        except AttachmentRejected as exc:
+            self.show_notice(str(exc))
+            return False
+        self._add(attachment)
+        self.show_notice("")
+        return True
+
+    def attach_image_bytes(self, name: str, data: bytes) -> bool:
+        """Attach image bytes (from the clipboard); refused in words when not an image."""
+        try:
+            attachment = checked_image(name, data)
+        except AttachmentRejected as exc:
+            self.show_notice(str(exc))
+            return False
+        self._add(attachment)
+        self.show_notice("")
+        return True
+
+    def choose_files(self) -> None:
+        """Ask for image files to attach."""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Attach images", "", IMAGE_FILE_FILTER)
+        self._attach_paths([Path(p) for p in paths])
+
+    def _attach_paths(self, paths: list[Path]) -> None:
+        refused = []
+        for path in paths:
+            try:
+                self._add(load_image_file(path))
+            except AttachmentRejected as exc:
+                refused.append(str(exc))
+        self.show_notice(" ".join(refused))
+
+    def _attach_pasted(self, images: list[bytes]) -> None:
+        for data in images:
+            self.attach_image_bytes("Pasted image", data)
+
+    def _add(self, attachment: Attachment) -> None:
+        chip = AttachmentChip(attachment, self.attachment_strip)
+        chip.removeRequested.connect(self._remove)
+        self.attachment_row.insertWidget(len(self._attachments), chip)
+        self._attachments.append(chip)
+        self.attachment_strip.show()
+
+    def _remove(self, chip: AttachmentChip) -> None:
+        if chip in self._attachments:
+            self._attachments.remove(chip)
+            self.attachment_row.removeWidget(chip)
+            chip.deleteLater()
+        self.attachment_strip.setVisible(bool(self._attachments))
+
+    # -- drag and drop onto the whole composer ----------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        """Accept dragged files and images."""
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        """Attach dropped files and images."""
+        self.edit.insertFromMimeData(event.mimeData())
+        event.acceptProposedAction()
+
+    # -- state ----------------------------------------------------------------------------
+
+    def show_notice(self, text: str) -> None:
+        """Show (or with "" hide) a short message under the text box."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
+
+    def set_streaming(self, streaming: bool) -> None:
+        """While a reply streams, Stop replaces Send."""
+        self.send_button.setVisible(not streaming)
+        self.stop_button.setVisible(streaming)
+
+    @property
+    def editing_message_id(self) -> str | None:
+        """The user message being edited, or None when composing a new one."""
+        return self._editing
+
+    def begin_edit(self, message_id: str, content: Content) -> None:
+        """Load a sent message to edit; sending replaces it and everything after it."""
+        self.set_content(content)
+        self._editing = message_id
+        self.edit_bar.show()
+        self.edit.setFocus()
+
+    def cancel_edit(self) -> None:
+        """Leave edit mode (and its text) without sending."""
+        if self._editing is not None:
+            self._editing = None
+            self.edit_bar.hide()
+            self.clear()
+
+    def finish_edit(self) -> None:
+        """Leave edit mode after the edit was sent."""
+        self._editing = None
+        self.edit_bar.hide()

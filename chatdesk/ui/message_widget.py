@@ -1,0 +1,305 @@
+"""The widget that shows one message in the chat view: Markdown text, images, actions.
+
+Only rows in view get one (as a persistent editor of the chat view), and it places its
+children exactly where :class:`chatdesk.ui.rendering.MessageLayout` says, so the row
+height computed without a widget always fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QGuiApplication,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPixmap,
+    QTextDocument,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chatdesk.domain import Message, content_text
+from chatdesk.ui.rendering import (
+    ACTION_BAR_HEIGHT,
+    ACTION_GAP,
+    BUBBLE_PAD_H,
+    BUBBLE_PAD_V,
+    PART_SPACING,
+    ROW_MARGIN_V,
+    ImagePart,
+    MessageLayout,
+    MessageRenderer,
+    TextPart,
+    user_bubble_colour,
+)
+
+STATUS_LABELS = {
+    "cancelled": "Stopped",
+    "interrupted": "Interrupted: the app closed while this reply was being written",
+    "error": "Failed",
+}
+
+
+class MessageText(QTextBrowser):
+    """A read-only, selectable Markdown block without frame, scroll bars or background."""
+
+    def __init__(self, parent: QWidget) -> None:
+        """A transparent text browser that leaves scrolling to the chat view."""
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setOpenExternalLinks(True)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Base, QColor(Qt.GlobalColor.transparent))
+        self.setPalette(palette)
+        self.viewport().setAutoFillBackground(False)
+        self._shown: QTextDocument | None = None
+
+    def show_document(self, document: QTextDocument) -> None:
+        """Show ``document`` (shared with the renderer's cache, which keeps it current)."""
+        if document is not self._shown:
+            self._shown = document
+            self.setDocument(document)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """Let the wheel scroll the chat, not this (never scrollable) block."""
+        event.ignore()
+
+
+class ImageThumbnail(QLabel):
+    """An image of a message, scaled to fit; a click opens it full size."""
+
+    def __init__(self, parent: QWidget) -> None:
+        """An empty thumbnail; :meth:`show_image` fills it."""
+        super().__init__(parent)
+        self.setObjectName("messageImage")
+        self.setAccessibleName("messageImage")
+        self.setToolTip("Click to open the full image")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._key: tuple[str, int] | None = None
+        self._url = ""
+        self._renderer: MessageRenderer | None = None
+
+    def show_image(self, renderer: MessageRenderer, part: ImagePart) -> None:
+        """Show ``part`` at its thumbnail size, rendered for this screen's pixel ratio."""
+        size = QSize(part.width, part.height)
+        if self._key == part.key and self.size() == size and self.pixmap() is not None:
+            return
+        self._key, self._url, self._renderer = part.key, part.url, renderer
+        pixmap = renderer.images.thumbnail(part.key, part.url, size, self.devicePixelRatioF())
+        if pixmap.isNull():
+            self.setText("Image could not be read")
+        else:
+            self.setPixmap(pixmap)
+        self.setAccessibleDescription(f"Image, {part.width}×{part.height}")
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        """Open the full image on a left click."""
+        if event.button() == Qt.MouseButton.LeftButton and self._renderer and self._key:
+            image = self._renderer.images.image(self._key, self._url)
+            if not image.isNull():
+                ImageViewer(QPixmap.fromImage(image), self.window()).open()
+        super().mouseReleaseEvent(event)
+
+
+class ImageViewer(QDialog):
+    """A dialog showing an image at full size (scrollable when larger than the screen)."""
+
+    def __init__(self, pixmap: QPixmap, parent: QWidget | None = None) -> None:
+        """Show ``pixmap`` unscaled; the dialog deletes itself when closed."""
+        super().__init__(parent)
+        self.setObjectName("imageViewer")
+        self.setWindowTitle(f"Image — {pixmap.width()}×{pixmap.height()}")
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        label = QLabel()
+        label.setPixmap(pixmap)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        scroll = QScrollArea()
+        scroll.setWidget(label)
+        scroll.setWidgetResizable(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(scroll)
+        layout.addWidget(buttons)
+        screen = (parent.screen() if parent else QGuiApplication.primaryScreen()).availableSize()
+        self.resize(
+            min(pixmap.width() + 40, int(screen.width() * 0.9)),
+            min(pixmap.height() + 80, int(screen.height() * 0.9)),
+        )
+
+
+class Bubble(QWidget):
+    """The rounded background of a message; tinted for the user, plain for the assistant."""
+
+    def __init__(self, parent: QWidget) -> None:
+        """A bubble whose role is set by :meth:`set_user`."""
+        super().__init__(parent)
+        self._user = False
+
+    def set_user(self, user: bool) -> None:
+        """Tint the bubble (the user's messages) or leave it clear (replies)."""
+        if user != self._user:
+            self._user = user
+            self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Paint the tint from the palette, so it follows light and dark themes."""
+        if not self._user:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(user_bubble_colour(self.palette()))
+        painter.drawRoundedRect(self.rect(), 14, 14)
+
+
+class MessageWidget(QWidget):
+    """One message: its bubble with text and image parts, and a row of actions below."""
+
+    editRequested = Signal(str)
+    regenerateRequested = Signal(str)
+
+    def __init__(self, parent: QWidget, renderer: MessageRenderer) -> None:
+        """An empty message widget; :meth:`show_message` fills it."""
+        super().__init__(parent)
+        self.setObjectName("messageWidget")
+        self._renderer = renderer
+        self._message: Message | None = None
+        self._layout: MessageLayout | None = None
+        self._bubble = Bubble(self)
+        self._parts: list[MessageText | ImageThumbnail] = []
+        self._actions = QWidget(self)
+        row = QHBoxLayout(self._actions)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(2)
+        self._status = QLabel(self._actions)
+        self._status.setObjectName("messageStatus")
+        self._copy = self._action_button("Copy", "Copy this message's text", self._copy_text)
+        self._edit = self._action_button(
+            "Edit", "Edit this message and send it again", self._request_edit
+        )
+        self._regenerate = self._action_button(
+            "Regenerate", "Write this reply again", self._request_regenerate
+        )
+        for widget in (self._status, self._copy, self._edit, self._regenerate):
+            row.addWidget(widget)
+        muted = self.palette()
+        muted.setColor(
+            QPalette.ColorRole.WindowText,
+            self.palette().color(QPalette.ColorRole.PlaceholderText),
+        )
+        muted.setColor(
+            QPalette.ColorRole.ButtonText,
+            self.palette().color(QPalette.ColorRole.PlaceholderText),
+        )
+        self._actions.setPalette(muted)
+
+    def _action_button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
+        button = QToolButton(self._actions)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        button.setObjectName(f"{text.lower()}MessageButton")
+        button.setAccessibleName(tip)
+        font = button.font()
+        font.setPointSizeF(max(8.0, font.pointSizeF() - 0.5))
+        button.setFont(font)
+        button.clicked.connect(slot)
+        return button
+
+    @property
+    def message(self) -> Message | None:
+        """The message shown."""
+        return self._message
+
+    def part_widgets(self) -> list[QWidget]:
+        """The text and image widgets of the message, in content order."""
+        return list(self._parts)
+
+    def show_message(self, message: Message, layout: MessageLayout, is_last_reply: bool) -> None:
+        """Show ``message`` laid out as ``layout``."""
+        self._message, self._layout = message, layout
+        is_user = message.role == "user"
+        self._bubble.set_user(is_user)
+        self._bubble.setGeometry(
+            layout.bubble_x, ROW_MARGIN_V, layout.bubble_width, layout.bubble_height
+        )
+        self._ensure_part_widgets(layout)
+        y = BUBBLE_PAD_V
+        for part, widget in zip(layout.parts, self._parts, strict=True):
+            x = BUBBLE_PAD_H
+            if isinstance(part, TextPart) and isinstance(widget, MessageText):
+                if is_user:
+                    x = layout.bubble_width - BUBBLE_PAD_H - part.width
+                widget.show_document(part.document)
+                if part.document.textWidth() != part.width:
+                    part.document.setTextWidth(part.width)
+            elif isinstance(part, ImagePart) and isinstance(widget, ImageThumbnail):
+                if is_user:
+                    x = layout.bubble_width - BUBBLE_PAD_H - part.width
+                widget.setFixedSize(part.width, part.height)
+                widget.show_image(self._renderer, part)
+            widget.setGeometry(x, y, part.width, part.height)
+            y += part.height + PART_SPACING
+        self._status.setText(STATUS_LABELS.get(message.status, ""))
+        self._status.setVisible(message.status in STATUS_LABELS)
+        self._edit.setVisible(is_user)
+        self._regenerate.setVisible(
+            is_last_reply and message.status not in ("streaming",) and not is_user
+        )
+        self._copy.setVisible(message.status != "streaming")
+        self._place_actions(layout, is_user)
+
+    def _ensure_part_widgets(self, layout: MessageLayout) -> None:
+        kinds = [MessageText if isinstance(p, TextPart) else ImageThumbnail for p in layout.parts]
+        if [type(w) for w in self._parts] == kinds:
+            return
+        for widget in self._parts:
+            widget.deleteLater()
+        self._parts = []
+        for kind in kinds:
+            widget = kind(self._bubble)
+            if isinstance(widget, MessageText):
+                widget.setFont(self._renderer.font)
+            widget.show()
+            self._parts.append(widget)
+
+    def _place_actions(self, layout: MessageLayout, is_user: bool) -> None:
+        hint = self._actions.sizeHint()
+        width = max(hint.width(), 1)
+        x = layout.bubble_x + layout.bubble_width - width if is_user else layout.bubble_x + 6
+        y = ROW_MARGIN_V + layout.bubble_height + ACTION_GAP
+        self._actions.setGeometry(QRect(QPoint(max(0, x), y), QSize(width, ACTION_BAR_HEIGHT)))
+
+    def _copy_text(self) -> None:
+        if self._message is not None:
+            QGuiApplication.clipboard().setText(content_text(self._message.content))
+
+    def _request_edit(self) -> None:
+        if self._message is not None:
+            self.editRequested.emit(self._message.id)
+
+    def _request_regenerate(self) -> None:
+        if self._message is not None:
+            self.regenerateRequested.emit(self._message.id)

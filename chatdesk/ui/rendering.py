@@ -1,0 +1,359 @@
+"""Laying out a message: Markdown documents, image thumbnails and their cached geometry.
+
+The chat view asks for a row's height far more often than a message changes, so both the
+parsed documents and the computed layouts are cached per message id and content
+version (and width for layouts). A document is parsed once per version and only
+re-wrapped when the width changes; the message widget shows that same document.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QImage,
+    QImageReader,
+    QPalette,
+    QPixmap,
+    QTextBlockFormat,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+    QTextFrameFormat,
+    QTextTable,
+)
+
+from chatdesk.domain import Content, Message, parse_image_data_url
+
+# Geometry shared by the layout computation and the widget that shows it; both must
+# agree to the pixel, or rows clip or leave gaps.
+ROW_MARGIN_H = 20
+ROW_MARGIN_V = 6
+BUBBLE_PAD_H = 14
+BUBBLE_PAD_V = 10
+PART_SPACING = 8
+ACTION_BAR_HEIGHT = 24
+ACTION_GAP = 2
+COLUMN_MAX_WIDTH = 860
+USER_BUBBLE_FRACTION = 0.8
+THUMBNAIL_MAX_WIDTH = 360
+THUMBNAIL_MAX_HEIGHT = 280
+MIN_BUBBLE_CONTENT_WIDTH = 24
+
+_DOCUMENT_CACHE_SIZE = 600
+_LAYOUT_CACHE_SIZE = 2000
+_IMAGE_CACHE_SIZE = 64
+
+
+@dataclass(slots=True)
+class TextPart:
+    """A text block of a message, as a laid-out Markdown document."""
+
+    document: QTextDocument
+    width: int
+    height: int
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image block of a message, shown as a thumbnail of ``width`` x ``height``."""
+
+    key: tuple[str, int]
+    url: str
+    width: int
+    height: int
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass(slots=True)
+class MessageLayout:
+    """Where a message's bubble and parts go inside a row of ``row_width``."""
+
+    row_width: int
+    bubble_x: int
+    bubble_width: int
+    bubble_height: int
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        """The row's full height: margins, bubble and action bar."""
+        return ROW_MARGIN_V * 2 + self.bubble_height + ACTION_GAP + ACTION_BAR_HEIGHT
+
+
+def message_blocks(content: Content) -> list[dict]:
+    """The content as blocks; a plain string is one text block."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return content
+
+
+def chat_font(base: QFont) -> QFont:
+    """The font messages are set in: the system font, never smaller than 10.5 points."""
+    font = QFont(base)
+    if font.pointSizeF() > 0 and font.pointSizeF() < 10.5:
+        font.setPointSizeF(10.5)
+    return font
+
+
+def code_background(palette: QPalette) -> QColor:
+    """A code block's background: the text colour faintly over the base, so it suits both
+    light and dark palettes."""
+    base = palette.color(QPalette.ColorRole.Base)
+    text = palette.color(QPalette.ColorRole.Text)
+    return mix_colours(base, text, 0.07)
+
+
+def user_bubble_colour(palette: QPalette) -> QColor:
+    """The tint behind the user's messages: the highlight colour thinly over the base."""
+    return mix_colours(
+        palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight), 0.16
+    )
+
+
+def mix_colours(a: QColor, b: QColor, amount: float) -> QColor:
+    """``a`` moved ``amount`` (0..1) of the way towards ``b``."""
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * amount),
+        round(a.green() + (b.green() - a.green()) * amount),
+        round(a.blue() + (b.blue() - a.blue()) * amount),
+    )
+
+
+def build_document(text: str, font: QFont, palette: QPalette) -> QTextDocument:
+    """A Markdown document of ``text`` with code blocks set apart by a background."""
+    document = QTextDocument()
+    document.setDefaultFont(font)
+    document.setDocumentMargin(0)
+    fill_document(document, text, palette)
+    return document
+
+
+def fill_document(document: QTextDocument, text: str, palette: QPalette) -> None:
+    """Replace ``document``'s contents with the Markdown ``text`` (kept object, new text)."""
+    document.setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
+    _style_code_blocks(document, palette)
+
+
+def _style_code_blocks(document: QTextDocument, palette: QPalette) -> None:
+    background = code_background(palette)
+    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    cursor = QTextCursor(document)
+    block = document.begin()
+    previous_was_code = False
+    while block.isValid():
+        is_code = block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
+        if is_code:
+            following = block.next()
+            last = not (
+                following.isValid()
+                and following.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
+            )
+            change = QTextBlockFormat()
+            change.setBackground(background)
+            change.setLeftMargin(0)
+            # Space above the first line and below the last, so the code sits in a box.
+            change.setTopMargin(0 if previous_was_code else 4)
+            change.setBottomMargin(4 if last else 0)
+            cursor.setPosition(block.position())
+            cursor.mergeBlockFormat(change)
+            cursor.setPosition(
+                block.position() + block.length() - 1, QTextCursor.MoveMode.KeepAnchor
+            )
+            char = cursor.charFormat()
+            char.setFontFamilies([mono.family(), "monospace"])
+            cursor.mergeCharFormat(char)
+        previous_was_code = is_code
+        block = block.next()
+    for frame in document.rootFrame().childFrames():
+        if isinstance(frame, QTextTable):
+            table_format = frame.format()
+            table_format.setCellPadding(6)
+            table_format.setBorderBrush(palette.color(QPalette.ColorRole.Mid))
+            table_format.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
+            table_format.setTopMargin(4)
+            table_format.setBottomMargin(4)
+            frame.setFormat(table_format)
+
+
+class ImageCache:
+    """Decoded images and their sizes, keyed by (message id, block index)."""
+
+    def __init__(self, capacity: int = _IMAGE_CACHE_SIZE) -> None:
+        """Keep at most ``capacity`` decoded images; sizes are kept for every image."""
+        self._images: OrderedDict[tuple[str, int], QImage] = OrderedDict()
+        self._sizes: dict[tuple[str, int], QSize] = {}
+        self._capacity = capacity
+
+    def size(self, key: tuple[str, int], url: str) -> QSize:
+        """The image's pixel size, read from its header without decoding it all."""
+        found = self._sizes.get(key)
+        if found is None:
+            # The reader does not own its device: keep the buffer referenced while reading.
+            buffer = _buffer(url)
+            found = QImageReader(buffer).size()
+            buffer.close()
+            if not found.isValid():
+                found = self.image(key, url).size()
+            self._sizes[key] = found
+        return found
+
+    def image(self, key: tuple[str, int], url: str) -> QImage:
+        """The decoded image (a null image when the data is unreadable)."""
+        image = self._images.get(key)
+        if image is None:
+            image = QImage.fromData(_image_bytes(url))
+            self._images[key] = image
+            self._sizes[key] = image.size()
+            while len(self._images) > self._capacity:
+                self._images.popitem(last=False)
+        else:
+            self._images.move_to_end(key)
+        return image
+
+    def thumbnail(self, key: tuple[str, int], url: str, size: QSize, ratio: float) -> QPixmap:
+        """A pixmap of the image at ``size`` logical pixels, sharp on a ``ratio`` screen."""
+        image = self.image(key, url)
+        if image.isNull():
+            return QPixmap()
+        scaled = image.scaled(
+            math.ceil(size.width() * ratio),
+            math.ceil(size.height() * ratio),
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        pixmap = QPixmap.fromImage(scaled)
+        pixmap.setDevicePixelRatio(ratio)
+        return pixmap
+
+
+def _image_bytes(url: str) -> bytes:
+    try:
+        return parse_image_data_url(url).data
+    except ValueError:
+        return b""
+
+
+def _buffer(url: str) -> QBuffer:
+    head, _, data = url.partition(",")
+    raw = base64.b64decode(data) if head.endswith(";base64") else b""
+    buffer = QBuffer()
+    buffer.setData(QByteArray(raw))
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    return buffer
+
+
+def thumbnail_size(image_size: QSize, max_width: int) -> QSize:
+    """Fit an image into the thumbnail box and ``max_width``, keeping its aspect ratio."""
+    width, height = max(image_size.width(), 1), max(image_size.height(), 1)
+    scale = min(1.0, THUMBNAIL_MAX_HEIGHT / height, min(THUMBNAIL_MAX_WIDTH, max_width) / width)
+    return QSize(max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+class MessageRenderer:
+    """Computes and caches message layouts for one font, palette and image cache."""
+
+    def __init__(self, font: QFont, palette: QPalette) -> None:
+        """Lay messages out in ``font``; code backgrounds come from ``palette``."""
+        self.font = chat_font(font)
+        self.palette = palette
+        self.images = ImageCache()
+        self._documents: OrderedDict[tuple[str, int], tuple[int, str, QTextDocument]] = (
+            OrderedDict()
+        )
+        # One entry per message (its latest version and width): the view asks for row
+        # sizes on every re-layout, so this lookup must be a single dict hit.
+        self._layouts: dict[str, tuple[int, int, MessageLayout]] = {}
+
+    def set_palette(self, palette: QPalette) -> None:
+        """Adopt a new palette (light/dark switch): every document is restyled."""
+        self.palette = palette
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every cached document and layout."""
+        self._documents.clear()
+        self._layouts.clear()
+
+    def layout(self, message: Message, version: int, row_width: int) -> MessageLayout:
+        """The layout of ``message`` at content ``version`` in a row ``row_width`` wide."""
+        cached = self._layouts.get(message.id)
+        if cached is not None and cached[0] == version and cached[1] == row_width:
+            return cached[2]
+        found = self._compute(message, version, row_width)
+        if len(self._layouts) >= _LAYOUT_CACHE_SIZE:
+            self._layouts.clear()  # rare (thousands of rows seen); simpler than an LRU
+        self._layouts[message.id] = (version, row_width, found)
+        return found
+
+    def document(self, message_id: str, index: int, version: int, text: str) -> QTextDocument:
+        """The document of text block ``index``, re-filled (same object) when text changed.
+
+        Keeping the object means a widget already showing it updates by itself.
+        """
+        key = (message_id, index)
+        entry = self._documents.get(key)
+        if entry is not None:
+            self._documents.move_to_end(key)
+            cached_version, cached_text, document = entry
+            if cached_version == version:
+                return document
+            if cached_text != text:
+                fill_document(document, text, self.palette)
+            self._documents[key] = (version, text, document)
+            return document
+        document = build_document(text, self.font, self.palette)
+        self._documents[key] = (version, text, document)
+        while len(self._documents) > _DOCUMENT_CACHE_SIZE:
+            self._documents.popitem(last=False)
+        return document
+
+    def _compute(self, message: Message, version: int, row_width: int) -> MessageLayout:
+        column = max(
+            MIN_BUBBLE_CONTENT_WIDTH * 4, min(row_width - 2 * ROW_MARGIN_H, COLUMN_MAX_WIDTH)
+        )
+        column_x = (row_width - column) // 2
+        is_user = message.role == "user"
+        bubble_max = int(column * USER_BUBBLE_FRACTION) if is_user else column
+        content_max = max(MIN_BUBBLE_CONTENT_WIDTH, bubble_max - 2 * BUBBLE_PAD_H)
+        parts: list[Part] = []
+        for index, block in enumerate(message_blocks(message.content)):
+            if block.get("type") == "image_url":
+                url = block["image_url"]["url"]
+                if url.startswith("data:"):
+                    size = thumbnail_size(self.images.size((message.id, index), url), content_max)
+                    parts.append(ImagePart((message.id, index), url, size.width(), size.height()))
+                    continue
+                text = f"[Image]({url})"
+            else:
+                text = block.get("text", "")
+            document = self.document(message.id, index, version, text)
+            if document.textWidth() != content_max:
+                document.setTextWidth(content_max)
+            width = content_max
+            if is_user:
+                width = max(
+                    MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(document.idealWidth()) + 1)
+                )
+                document.setTextWidth(width)
+            parts.append(TextPart(document, width, math.ceil(document.size().height())))
+        content_width = max([p.width for p in parts] + [MIN_BUBBLE_CONTENT_WIDTH])
+        content_height = sum(p.height for p in parts) + PART_SPACING * max(0, len(parts) - 1)
+        bubble_width = (content_width if is_user else content_max) + 2 * BUBBLE_PAD_H
+        bubble_x = column_x + column - bubble_width if is_user else column_x
+        return MessageLayout(
+            row_width=row_width,
+            bubble_x=bubble_x,
+            bubble_width=bubble_width,
+            bubble_height=content_height + 2 * BUBBLE_PAD_V,
+            parts=parts,
+        )

@@ -1,0 +1,100 @@
+"""The settings dialog: servers tested and added against the real test server, local
+model files, the default model and the session's system prompt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from chatdesk.settings import LOCAL_PROVIDER, Preferences
+from chatdesk.ui.settings_dialog import SettingsDialog
+from tests.ui.harness import Harness, run, wait_for
+
+
+def test_adding_a_server_fetches_its_models_and_offers_them(
+    harness: Harness, qtbot: QtBot, openai_server
+) -> None:
+    window = harness.window()
+    dialog = window.open_settings()
+    assert isinstance(dialog, SettingsDialog)
+    dialog.name_edit.setText("Office")
+    dialog.url_edit.setText(openai_server.base_url + "/")
+    dialog.add_button.click()
+    wait_for(qtbot, lambda: dialog.server_list.count() == 1)
+
+    server = window.registry.preferences.server(openai_server.base_url)
+    assert server is not None and server.name == "Office"
+    assert set(server.models) == set(openai_server.models)
+    saved = Preferences.load(harness.data_dir / "settings.json")
+    assert saved.server(openai_server.base_url) is not None
+    labels = [window.pane.model_selector.itemText(i) for i in range(window.pane.model_selector.count())]
+    assert any("other-model — Office" in label for label in labels)
+
+    dialog.remove_button.click()
+    assert window.registry.preferences.server(openai_server.base_url) is None
+    assert "Removed Office" in dialog.status.text()
+
+
+def test_a_server_that_is_down_is_reported_and_not_added(harness: Harness, qtbot: QtBot) -> None:
+    window = harness.window()
+    dialog = window.open_settings()
+    dialog.url_edit.setText("http://127.0.0.1:9/v1")  # the discard port: nobody listens
+    dialog.add_button.click()
+    wait_for(qtbot, lambda: "Could not use" in dialog.status.text())
+    assert "Could not connect" in dialog.status.text()
+    assert dialog.server_list.count() == 0
+    assert window.registry.preferences.servers == []
+
+
+def test_a_gguf_file_becomes_a_local_model_choice_and_other_files_are_refused(
+    harness: Harness, qtbot: QtBot, tmp_path: Path
+) -> None:
+    window = harness.window()
+    dialog = window.open_settings()
+    not_a_model = tmp_path / "notes.gguf"
+    not_a_model.write_bytes(b"hello, not a model")
+    assert not dialog.add_local_model(str(not_a_model))
+    assert "does not look like a GGUF model" in dialog.local_status.text()
+    assert not dialog.add_local_model(str(tmp_path / "missing.gguf"))
+
+    model_file = tmp_path / "tiny-model.gguf"
+    model_file.write_bytes(b"GGUF" + bytes(60))  # the GGUF magic; not loaded by this test
+    assert dialog.add_local_model(str(model_file))
+    assert dialog.local_list.count() == 1
+    labels = [window.pane.model_selector.itemText(i) for i in range(window.pane.model_selector.count())]
+    assert any("tiny-model (local file)" in label for label in labels)
+    saved = Preferences.load(harness.data_dir / "settings.json")
+    assert saved.local_models == [str(model_file.resolve())]
+
+    # Chosen as the default, then removed: the default falls back to the bundled model.
+    choice = next(i for i, c in enumerate(dialog._choices) if c.model == str(model_file.resolve()))
+    dialog.default_selector.setCurrentIndex(choice)
+    dialog.default_selector.activated.emit(choice)
+    assert window.registry.default_choice() == (LOCAL_PROVIDER, str(model_file.resolve()))
+    dialog.remove_local_model()
+    assert window.registry.preferences.local_models == []
+    assert window.registry.default_choice() == (LOCAL_PROVIDER, None)
+
+
+def test_the_system_prompt_is_saved_when_the_dialog_closes(
+    harness: Harness, qtbot: QtBot, openai_server
+) -> None:
+    window = harness.window()
+    window.send_text("hi")
+    session_id = window.current_session_id
+    wait_for(qtbot, lambda: window.turn_task(session_id) is None)
+    dialog = window.open_settings()
+    dialog.prompt_edit.setPlainText("Answer like a pirate.")
+    dialog.reject()
+    wait_for(
+        qtbot,
+        lambda: (
+            run(qtbot, window.manager.require_session(session_id)).system_prompt
+            == "Answer like a pirate."
+        ),
+    )
+    window.send_text("again")
+    wait_for(qtbot, lambda: window.turn_task(session_id) is None)
+    sent = openai_server.requests[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": "Answer like a pirate."}
