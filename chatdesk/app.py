@@ -28,7 +28,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from chatdesk import __version__
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import content_text
+from chatdesk.providers.base import ProviderError
+from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
 from chatdesk.storage.database import StorageError
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 SELF_TEST_PROMPT = "Say hello."
 SELF_TEST_TIMEOUT = 90.0
 EXIT_AFTER_FIRST_PAINT = "CHATDESK_EXIT_AFTER_FIRST_PAINT"
+# Long enough for the first paint to finish before the model load competes for the CPU.
+PRELOAD_DELAY = 0.5
 
 
 def resource_dirs() -> list[Path]:
@@ -101,14 +106,6 @@ def run_preferences(
     return preferences, runtime_keys, save
 
 
-def _open_secrets() -> object | None:
-    try:
-        from chatdesk.secrets import SecretStore
-    except ImportError:  # secrets support not installed in this build
-        return None
-    return SecretStore()
-
-
 class _FirstPaintReporter(QObject):
     """Prints the time of the window's first paint and then quits (for the start-up bench)."""
 
@@ -140,11 +137,9 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         _show_fatal(options, "ChatDesk cannot open its database", str(exc))
         return 1
     preferences, runtime_keys, save = run_preferences(options)
-    secrets = _open_secrets()
-    registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)  # type: ignore[arg-type]
-    engine = ChatEngine(
-        manager, registry.provider(*registry.default_choice()), resolve_provider=registry.resolve
-    )
+    secrets = SecretStore(options.preferences_path)
+    registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
+    engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def finish() -> None:
@@ -165,14 +160,18 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         reporter = _FirstPaintReporter(finish)
         app.installEventFilter(reporter)
     exit_code = 0
+    preload: asyncio.Task[None] | None = None
     try:
         await window.load()
         window.show()
+        preload = asyncio.create_task(preload_local_model(registry))
         if options.self_test:
             exit_code = await self_test(window)
         else:
             await closed
     finally:
+        if preload is not None:
+            preload.cancel()
         if reporter is not None:
             app.removeEventFilter(reporter)
         if window.isVisible():
@@ -181,6 +180,20 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         await registry.close()
         await manager.close()
     return exit_code
+
+
+async def preload_local_model(registry: ProviderRegistry) -> None:
+    """Load the default local model in the background, once the window has painted.
+
+    The first reply then starts at once instead of waiting for the model file to load.
+    """
+    await asyncio.sleep(PRELOAD_DELAY)
+    provider, _ = registry.resolve_default()
+    if isinstance(provider, LocalModelProvider):
+        try:
+            await provider.load()
+        except ProviderError as exc:  # reported in the chat when the user sends
+            log.info("the local model could not be preloaded: %s", exc)
 
 
 async def self_test(window: object) -> int:

@@ -12,6 +12,7 @@ Start-up options come from the command line first, then the environment, then de
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -167,7 +168,6 @@ class Preferences:
 
     def save(self, path: Path) -> None:
         """Write preferences atomically (a crash mid-write never leaves half a file)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "servers": [asdict(s) for s in self.servers],
             "default_provider": self.default_provider,
@@ -175,7 +175,6 @@ class Preferences:
             "window": self.window,
             "local_models": self.local_models,
         }
-        temporary = path.with_name(path.name + ".tmp")
         # Other keys (e.g. a key the user chose to store in this file) are kept.
         try:
             existing = json.loads(path.read_text(encoding="utf-8"))
@@ -183,9 +182,29 @@ class Preferences:
             existing = {}
         if isinstance(existing, dict):
             data = {**existing, **data}
-        temporary.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        os.replace(temporary, path)
+        write_private_json(path, data)
 
     def server(self, base_url: str) -> ServerConfig | None:
         """The configured server with ``base_url``, if any."""
         return next((s for s in self.servers if s.base_url == base_url), None)
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` with ``data`` atomically (a crash never leaves half a file).
+
+    The file is readable by its owner only: it may hold API keys the user chose to store.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            if hasattr(os, "fchmod"):  # mkstemp made it 0600 already; be explicit
+                os.fchmod(handle.fileno(), 0o600)
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

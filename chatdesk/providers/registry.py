@@ -86,7 +86,13 @@ class ProviderRegistry:
 
     def resolve(self, session: Session) -> tuple[Provider, str | None]:
         """The provider and model that answer ``session``."""
-        provider_id, model = session.provider, session.model
+        return self._resolve(session.provider, session.model)
+
+    def resolve_default(self) -> tuple[Provider, str | None]:
+        """The provider and model that answer a new session."""
+        return self._resolve(None, None)
+
+    def _resolve(self, provider_id: str | None, model: str | None) -> tuple[Provider, str | None]:
         if not provider_id:
             provider_id, default_model = self.default_choice()
             model = model or default_model

@@ -68,3 +68,13 @@ def test_preferences_round_trip_and_survive_a_broken_file(tmp_path: Path) -> Non
     path.write_text("{not json", encoding="utf-8")
     assert Preferences.load(path) == Preferences()
     assert Preferences.load(tmp_path / "missing.json") == Preferences()
+
+
+def test_saving_preferences_keeps_a_stored_key_and_the_file_private(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text('{"api_keys": {"http://127.0.0.1:1/v1": "sk-kept"}}', encoding="utf-8")
+    Preferences(default_model="m").save(path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert '"sk-kept"' in path.read_text(encoding="utf-8")
+    assert Preferences.load(path).default_model == "m"
+    assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]  # no temporary left

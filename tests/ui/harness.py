@@ -59,7 +59,7 @@ class Harness:
         engine_options.setdefault("flush_interval", 0.05)
         engine = ChatEngine(
             manager,
-            registry.provider(*registry.default_choice()),
+            registry.resolve_default()[0],
             resolve_provider=registry.resolve,
             **engine_options,
         )
