@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from chatdesk.chat import ChatEngine
-from chatdesk.providers.local import LocalModelProvider
+from chatdesk.providers.local import LocalModelProvider, completion_options
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import sqlite_url
 
@@ -39,8 +39,8 @@ def run_direct(llm: Any, max_tokens: int) -> tuple[int, float, float]:
     for chunk in llm.create_chat_completion(
         messages=[{"role": "user", "content": PROMPT}],
         stream=True,
-        max_tokens=max_tokens,
-        temperature=0.0,
+        # The same keyword arguments the provider passes (e.g. its repeat penalty).
+        **completion_options({"max_tokens": max_tokens, "temperature": 0.0}),
     ):
         if chunk["choices"][0]["delta"].get("content"):
             tokens += 1

