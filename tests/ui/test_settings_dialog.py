@@ -8,8 +8,15 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from chatdesk.settings import LOCAL_PROVIDER, Preferences
+from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.settings_dialog import SettingsDialog
 from tests.ui.harness import Harness, run, wait_for
+
+
+def selector_labels(window: MainWindow) -> list[str]:
+    """What the window's model selector offers."""
+    selector = window.pane.model_selector
+    return [selector.itemText(i) for i in range(selector.count())]
 
 
 def test_adding_a_server_fetches_its_models_and_offers_them(
@@ -28,7 +35,7 @@ def test_adding_a_server_fetches_its_models_and_offers_them(
     assert set(server.models) == set(openai_server.models)
     saved = Preferences.load(harness.data_dir / "settings.json")
     assert saved.server(openai_server.base_url) is not None
-    labels = [window.pane.model_selector.itemText(i) for i in range(window.pane.model_selector.count())]
+    labels = selector_labels(window)
     assert any("other-model — Office" in label for label in labels)
 
     dialog.remove_button.click()
@@ -62,7 +69,7 @@ def test_a_gguf_file_becomes_a_local_model_choice_and_other_files_are_refused(
     model_file.write_bytes(b"GGUF" + bytes(60))  # the GGUF magic; not loaded by this test
     assert dialog.add_local_model(str(model_file))
     assert dialog.local_list.count() == 1
-    labels = [window.pane.model_selector.itemText(i) for i in range(window.pane.model_selector.count())]
+    labels = selector_labels(window)
     assert any("tiny-model (local file)" in label for label in labels)
     saved = Preferences.load(harness.data_dir / "settings.json")
     assert saved.local_models == [str(model_file.resolve())]

@@ -1,0 +1,349 @@
+"""A real OpenAI-compatible HTTP server for tests, scriptable from the test.
+
+It runs aiohttp on 127.0.0.1 in a thread of its own with its own event loop, so it serves
+plain asyncio tests and Qt tests (whose loop is qasync) alike. Set the public attributes
+to script what the next request gets; every chat completion request is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+DEFAULT_REPLY = "Hello from the test server."
+CONTEXT_LIMIT_MESSAGE = "This model's maximum context length is 8 tokens"
+
+_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: (
+        CONTEXT_LIMIT_MESSAGE
+        + ". However, your messages resulted in 120 tokens. Please reduce the length of"
+        " the messages.",
+        "invalid_request_error",
+        "context_length_exceeded",
+    ),
+    403: ("You are not allowed to use this model.", "invalid_request_error", None),
+    404: ("The model `{model}` does not exist.", "invalid_request_error", "model_not_found"),
+    429: ("Rate limit reached for requests. Please try again later.", "requests", None),
+    500: ("The server had an error while processing your request.", "server_error", None),
+    502: ("Bad gateway.", "server_error", None),
+    503: ("The server is overloaded. Please try again later.", "server_error", None),
+}
+
+
+class OpenAITestServer:
+    """``/v1/chat/completions`` (streaming and not) and ``/v1/models`` on a free port."""
+
+    def __init__(self, required_key: str | None = None) -> None:
+        """With ``required_key`` set, requests without ``Bearer <key>`` get HTTP 401."""
+        self.required_key = required_key
+        self.host = "127.0.0.1"
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._active: set[asyncio.Task[Any]] = set()
+        self.reset()
+
+    def reset(self) -> None:
+        """Restore every scriptable attribute to its default and forget recorded requests."""
+        self.model = "test-model"
+        self.models: list[str] = ["test-model", "other-model"]
+        self.reply = DEFAULT_REPLY
+        self.chunk_delay = 0.0
+        self.first_byte_delay = 0.0
+        self.status = 200
+        self.hang_up_after: int | None = None
+        self.reject_stream_options = False
+        # What was received: the JSON body and the headers of every chat completion request.
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        # The headers of every GET /v1/models.
+        self.model_requests: list[dict[str, str]] = []
+        # Streams the client went away from before the end, and streams sent to the end.
+        self.client_disconnects = 0
+        self.completed_streams = 0
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``, what a client is configured with."""
+        if self.port is None:
+            raise RuntimeError("the test server is not running")
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def last_model(self) -> str | None:
+        """The model the last chat completion request asked for."""
+        return self.requests[-1].get("model") if self.requests else None
+
+    def start(self) -> OpenAITestServer:
+        """Start serving (returns once the port accepts connections)."""
+        if self._thread is not None:
+            raise RuntimeError("the test server is already running")
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=self._run_loop, args=(loop,), name="openai-test-server", daemon=True
+        )
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self._start_site(), loop).result(timeout=10)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end open streams, and join the server thread (``base_url`` stays)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            self._loop = self._thread = None
+
+    def __enter__(self) -> OpenAITestServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    async def _start_site(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        app.router.add_get("/v1/models", self._list_models)
+        app.middlewares.append(self._track)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        self._runner = runner
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((self.host, 0))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        await web.SockSite(runner, sock).start()
+
+    async def _shutdown(self) -> None:
+        for task in list(self._active):
+            task.cancel()
+        if self._active:
+            await asyncio.wait(list(self._active), timeout=5)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- handlers -----------------------------------------------------------------------
+
+    @web.middleware
+    async def _track(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Remember running handlers, so stop() can end them instead of waiting."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._active.add(task)
+        try:
+            return await handler(request)
+        finally:
+            self._active.discard(task)
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            return _error(400, "The request body is not a JSON object.", "invalid_request_error")
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        refused = await self._refusal(request, body.get("model"))
+        if refused is not None:
+            return refused
+        if self.reject_stream_options and "stream_options" in body:
+            return _error(
+                400,
+                "Unrecognized request argument supplied: stream_options",
+                "invalid_request_error",
+                param="stream_options",
+            )
+        model = body.get("model") or self.model
+        if not body.get("stream"):
+            return web.json_response(self._completion(model))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(request, model, include_usage)
+
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
+        self.model_requests.append(dict(request.headers))
+        refused = await self._refusal(request, None)
+        if refused is not None:
+            return refused
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _refusal(self, request: web.Request, model: str | None) -> web.Response | None:
+        """Wait ``first_byte_delay``; the error response the script asks for, if any."""
+        if self.first_byte_delay:
+            await asyncio.sleep(self.first_byte_delay)
+        given = request.headers.get("Authorization", "")
+        key_refused = self.required_key is not None and given != f"Bearer {self.required_key}"
+        if key_refused or self.status == 401:
+            key = given.removeprefix("Bearer ")
+            return _error(
+                401,
+                f"Incorrect API key provided: {key}. You can find your API key in your account.",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
+        if self.status == 200:
+            return None
+        message, kind, code = _ERRORS.get(
+            self.status, (f"The server failed with status {self.status}.", "server_error", None)
+        )
+        headers = {"Retry-After": "7"} if self.status == 429 else None
+        return _error(
+            self.status,
+            message.format(model=model or self.model),
+            kind,
+            code=code,
+            headers=headers,
+        )
+
+    async def _stream(
+        self, request: web.Request, model: str, include_usage: bool
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        pieces = _word_chunks(self.reply)
+
+        def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
+            chunk: dict[str, Any] = {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": "fp_test",
+                "choices": choices,
+            }
+            if usage is not None or include_usage:
+                chunk["usage"] = usage
+            return f"data: {json.dumps(chunk)}\n\n".encode()
+
+        try:
+            for index, piece in enumerate(pieces):
+                if index and self.chunk_delay:
+                    await asyncio.sleep(self.chunk_delay)
+                if self.hang_up_after is not None and index >= self.hang_up_after:
+                    self._hang_up(request)
+                    return response
+                delta = {"content": piece}
+                if index == 0:
+                    delta = {"role": "assistant", **delta}
+                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+                await self._write(request, response, event([choice]))
+            if self.hang_up_after is not None and len(pieces) >= self.hang_up_after:
+                self._hang_up(request)
+                return response
+            stop = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+            await self._write(request, response, event([stop]))
+            if include_usage:
+                usage = _usage(self.requests[-1] if self.requests else {}, pieces)
+                await self._write(request, response, event([], usage))
+            await self._write(request, response, b"data: [DONE]\n\n")
+            await response.write_eof()
+        except ConnectionError:
+            self.client_disconnects += 1
+            return response
+        self.completed_streams += 1
+        return response
+
+    @staticmethod
+    async def _write(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
+        if request.transport is None or request.transport.is_closing():
+            raise ConnectionResetError("the client went away")
+        await response.write(data)
+
+    @staticmethod
+    def _hang_up(request: web.Request) -> None:
+        """Drop the connection mid-body: the client sees an incomplete chunked response."""
+        # close() sends what was already written, then the FIN, but never the last chunk.
+        request.protocol.force_close()
+        if request.transport is not None:
+            request.transport.close()
+
+    def _completion(self, model: str) -> dict[str, Any]:
+        pieces = _word_chunks(self.reply)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_test",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": self.reply},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": _usage(self.requests[-1] if self.requests else {}, pieces),
+        }
+
+
+def _word_chunks(text: str) -> list[str]:
+    """``"a b c"`` -> ``["a ", "b ", "c"]``: words, each keeping the space after it."""
+    words = text.split(" ")
+    pieces = [w + " " for w in words[:-1]] + [words[-1]]
+    return [p for p in pieces if p]
+
+
+def _usage(body: dict[str, Any], pieces: list[str]) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": len(pieces),
+        "total_tokens": prompt + len(pieces),
+    }
+
+
+def _error(
+    status: int,
+    message: str,
+    kind: str,
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """An error the way OpenAI words one."""
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return web.json_response(body, status=status, headers=headers)
