@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -43,6 +43,8 @@ SELF_TEST_TIMEOUT = 90.0
 EXIT_AFTER_FIRST_PAINT = "CHATDESK_EXIT_AFTER_FIRST_PAINT"
 # Long enough for the first paint to finish before the model load competes for the CPU.
 PRELOAD_DELAY = 0.5
+# Not 256 or 512: X11 drops a window icon property larger than 256 KiB, i.e. shows none.
+WINDOW_ICON_SIZES = (16, 32, 48, 64, 128)
 
 
 def resource_dirs() -> list[Path]:
@@ -66,12 +68,13 @@ def find_resource(*relative: str) -> Path | None:
 
 
 def app_icon() -> QIcon:
-    """The window icon (SVG preferred), or an empty icon when none is installed."""
-    for name in ("chatdesk.svg", "chatdesk.png"):
-        path = find_resource("icons", name)
+    """The window icon in the sizes window managers ask for (empty when none is installed)."""
+    icon = QIcon()
+    for size in WINDOW_ICON_SIZES:
+        path = find_resource("icons", f"chatdesk-{size}.png")
         if path is not None:
-            return QIcon(str(path))
-    return QIcon()
+            icon.addFile(str(path), QSize(size, size))
+    return icon
 
 
 def run_preferences(

@@ -7,7 +7,8 @@ packages=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libfreetype6 libglib2.0-0 
           fonts-dejavu-core)
 if [ "${1:-}" = "window" ]; then
   packages+=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
-             libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxkbcommon-x11-0)
+             libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxkbcommon-x11-0
+             libwayland-cursor0)
 fi
 
 missing=()

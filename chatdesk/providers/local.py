@@ -238,8 +238,10 @@ class LocalModelProvider(Provider):
         """Stop any generation and free the model's memory (it reloads if used again)."""
         for stop in list(self._stops):
             stop.set()
-        if self._llm is not None:
-            await asyncio.to_thread(self._free)
+        # Always, even when nothing is loaded yet: a load still running in a worker thread
+        # (its awaiting task cancelled) holds the lock, and its model must be freed too, or
+        # llama.cpp's threads meet the interpreter's shutdown and abort the process.
+        await asyncio.to_thread(self._free)
 
     # -- internals ----------------------------------------------------------------------
 
