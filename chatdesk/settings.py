@@ -32,6 +32,8 @@ APP_NAME = "chatdesk"
 DATABASE_FILE = "chat.db"
 PREFERENCES_FILE = "settings.json"
 LOCAL_PROVIDER = "local"
+# Where ``--provider openai`` goes when no --base-url is given: OpenAI's own API.
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 def default_data_dir() -> Path:
@@ -97,6 +99,8 @@ def parse_startup_options(
     )
     base_url = args.base_url or env.get("CHATDESK_BASE_URL") or None
     provider = args.provider or ("openai" if base_url else None)
+    if provider == "openai" and base_url is None:
+        base_url = OPENAI_BASE_URL
     return StartupOptions(
         data_dir=data_dir,
         database_url=database_url,

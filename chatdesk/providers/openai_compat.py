@@ -87,6 +87,7 @@ class OpenAICompatibleProvider(Provider):
     async def _events(
         self, messages: list[dict[str, Any]], model: str, **options: Any
     ) -> AsyncIterator[str | StreamEnd]:
+        model = model or await self._server_default_model()
         stream = await self._open_stream(messages, model, options)
         received = 0
         finish_reason: str | None = None
@@ -142,6 +143,19 @@ class OpenAICompatibleProvider(Provider):
         except openai.OpenAIError as exc:
             raise self._map_error(exc, None) from None
         return sorted(ids)
+
+    async def _server_default_model(self) -> str:
+        """The server's first model, for a provider started without one (e.g. --base-url
+        alone): Ollama or a llama.cpp server usually has exactly one."""
+        if not self.model:
+            models = await self.list_models()
+            if not models:
+                raise ModelNotFoundError(
+                    f"The server at {self._where()} lists no models. Name one with --model "
+                    "or choose one in the model selector."
+                )
+            self.model = models[0]
+        return self.model
 
     async def close(self) -> None:
         """Close the HTTP connections."""

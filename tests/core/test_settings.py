@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatdesk.settings import (
+    OPENAI_BASE_URL,
     Preferences,
     ServerConfig,
     default_data_dir,
@@ -46,6 +47,13 @@ def test_openai_server_from_the_environment() -> None:
     )
     local = parse_startup_options(["--provider", "local", "--model", "my.gguf"], environ=env)
     assert (local.provider, local.model) == ("local", "my.gguf")
+    # --provider openai alone means OpenAI's own API, with the key from OPENAI_API_KEY.
+    hosted = parse_startup_options(["--provider", "openai"], environ={"OPENAI_API_KEY": "sk-x"})
+    assert (hosted.provider, hosted.base_url, hosted.api_key) == (
+        "openai",
+        OPENAI_BASE_URL,
+        "sk-x",
+    )
 
 
 def test_self_test_uses_a_temporary_data_dir() -> None:

@@ -143,6 +143,23 @@ async def test_list_models_is_sorted(
     assert await provider.list_models() == ["alpha", "mid", "zeta"]
 
 
+async def test_a_provider_without_a_model_uses_the_servers_first_model(
+    openai_server: OpenAITestServer,
+) -> None:
+    openai_server.models = ["zeta", "alpha"]
+    provider = OpenAICompatibleProvider(openai_server.base_url, None, "")
+    try:
+        assert "".join([d async for d in provider.stream(HELLO)]) == DEFAULT_REPLY
+        assert openai_server.last_model == "alpha"
+        openai_server.models = []
+        empty = OpenAICompatibleProvider(openai_server.base_url, None, "")
+        with pytest.raises(ModelNotFoundError, match="lists no models"):
+            [d async for d in empty.stream(HELLO)]
+        await empty.close()
+    finally:
+        await provider.close()
+
+
 async def test_servers_that_refuse_stream_options_are_asked_again_without(
     provider: OpenAICompatibleProvider, openai_server: OpenAITestServer
 ) -> None:
