@@ -138,6 +138,21 @@ def build_document(text: str, font: QFont, palette: QPalette) -> QTextDocument:
     return document
 
 
+def wrapped_at(document: QTextDocument, width: int) -> QTextDocument:
+    """``document`` wrapped at ``width``, or a copy of it when it cannot be re-wrapped.
+
+    A text widget showing the document re-wraps it at the widget's own width as soon as it
+    changes (synchronously), so a row measured before its widget has been resized to the
+    new width (a window shown or resized) is measured on a copy.
+    """
+    if document.textWidth() != width:
+        document.setTextWidth(width)
+        if document.textWidth() != width:
+            document = document.clone()
+            document.setTextWidth(width)
+    return document
+
+
 def fill_document(document: QTextDocument, text: str, palette: QPalette) -> None:
     """Replace ``document``'s contents with the Markdown ``text`` (kept object, new text)."""
     document.setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
@@ -337,15 +352,14 @@ class MessageRenderer:
             else:
                 text = block.get("text", "")
             document = self.document(message.id, index, version, text)
-            if document.textWidth() != content_max:
-                document.setTextWidth(content_max)
+            measured = wrapped_at(document, content_max)
             width = content_max
             if is_user:
                 width = max(
-                    MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(document.idealWidth()) + 1)
+                    MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(measured.idealWidth()) + 1)
                 )
-                document.setTextWidth(width)
-            parts.append(TextPart(document, width, math.ceil(document.size().height())))
+                measured = wrapped_at(measured, width)
+            parts.append(TextPart(document, width, math.ceil(measured.size().height())))
         content_width = max([p.width for p in parts] + [MIN_BUBBLE_CONTENT_WIDTH])
         content_height = sum(p.height for p in parts) + PART_SPACING * max(0, len(parts) - 1)
         bubble_width = (content_width if is_user else content_max) + 2 * BUBBLE_PAD_H
