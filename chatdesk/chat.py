@@ -4,7 +4,12 @@ The assistant reply is stored from its first token with status ``streaming``; ev
 updates the in-memory copy (so a window redraws just that row) and the text is flushed to
 disk at least every ``flush_interval`` seconds. The reply ends ``complete``,
 ``cancelled`` or ``error`` with whatever text arrived; a reply that was ``streaming``
-when the process died is marked ``interrupted`` on the next start.
+when the process died is marked ``interrupted`` on the next start. A reply that ends
+with no text at all is an EmptyReplyError.
+
+A turn owns its session from before anything is changed until its reply has ended; Stop
+works at any point of it. A new chat's title is made afterwards, in a background task
+the engine keeps (``wait_for_titles()``, ``close()``), so the session is free meanwhile.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session, content_text
 from chatdesk.providers.base import Provider, ProviderError
 from chatdesk.sessions import SessionManager, SessionNotFoundError
+from chatdesk.storage.database import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +49,35 @@ class SessionBusyError(RuntimeError):
     """A reply is already streaming in that session."""
 
 
+EMPTY_REPLY_MESSAGE = "The model returned an empty reply. Try again, or choose another model."
+
+
+class EmptyReplyError(ProviderError):
+    """The model ended its reply without a single token (and without an error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _TitleJob:
+    """What titling a chat needs, taken when its first reply completed."""
+
+    provider: Provider
+    model: str | None
+    context: list[dict[str, Any]]
+    first_words: str
+
+
 @dataclass(slots=True)
 class _Turn:
-    """One reply being streamed: what cancel() needs to stop it."""
+    """One turn owning a session: what cancel() needs to stop it, and what follows it."""
 
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: bool = False
     pump: asyncio.Task[None] | None = None
+    title: _TitleJob | None = None
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.pump is not None:
+            self.pump.cancel()
 
 
 _END = object()
@@ -76,6 +105,8 @@ class ChatEngine:
         self._auto_title = auto_title
         self._options = dict(generation_options or {})
         self._turns: dict[str, _Turn] = {}
+        # Titles being made in the background, after their turn ended.
+        self._titles: set[asyncio.Task[None]] = set()
 
     @property
     def manager(self) -> SessionManager:
@@ -83,81 +114,112 @@ class ChatEngine:
         return self._manager
 
     def is_streaming(self, session_id: str) -> bool:
-        """Whether a reply is streaming into ``session_id`` right now."""
+        """Whether a turn (a reply, or the steps before it) runs in ``session_id`` now."""
         return session_id in self._turns
 
     def cancel(self, session_id: str) -> bool:
-        """Stop the reply streaming into ``session_id``, keeping its text; False if none."""
+        """Stop the turn in ``session_id``, keeping the text so far; False if none runs.
+
+        Stopped before the first token arrives, the turn ends with the user's message and
+        no reply.
+        """
         turn = self._turns.get(session_id)
         if turn is None:
             return False
-        turn.cancelled.set()
-        if turn.pump is not None:
-            turn.pump.cancel()
+        turn.cancel()
         return True
+
+    async def wait_for_titles(self) -> None:
+        """Wait until every chat title being made has been written or given up."""
+        while self._titles:
+            await asyncio.wait(set(self._titles))
+
+    async def close(self) -> None:
+        """Stop making titles and wait for them to end (call before closing the manager).
+
+        Streaming replies are not touched: cancel() them first to stop them.
+        """
+        titles = set(self._titles)
+        for task in titles:
+            task.cancel()
+        if titles:
+            await asyncio.wait(titles)
 
     async def send(self, session_id: str, content: Content) -> AsyncIterator[str]:
         """Add ``content`` as the user's message and stream the reply's text deltas.
 
         Raises ValueError for invalid content (nothing is stored), SessionBusyError if a
-        reply is already streaming there, and the ProviderError that ended a failed reply
-        (after storing its partial text with status ``error``).
+        reply is already streaming there, the ProviderError that ended a failed reply
+        (after storing its partial text with status ``error``), EmptyReplyError when the
+        model answered nothing, and StorageError when the reply could not be written.
         """
-        self._claim(session_id)
-        try:
+        with self._turn(session_id) as turn:
             await self._manager.add_message(session_id, "user", content)
-            async for delta in self._stream_reply(session_id):
+            async for delta in self._stream_reply(session_id, turn):
                 yield delta
-        finally:
-            self._turns.pop(session_id, None)
 
     async def regenerate(self, session_id: str) -> AsyncIterator[str]:
         """Replace the last assistant reply (or answer a trailing user message) anew."""
-        self._claim(session_id)
-        try:
+        with self._turn(session_id) as turn:
             session = await self._manager.require_session(session_id)
             keep = len(session.history)
             while keep and session.history[keep - 1].role == "assistant":
                 keep -= 1
             if keep == 0 or session.history[keep - 1].role != "user":
                 raise ValueError("there is no user message to answer")
+            if turn.cancelled:
+                return  # stopped before anything changed: the old reply stays
             await self._manager.truncate_messages(session_id, keep)
-            async for delta in self._stream_reply(session_id):
+            async for delta in self._stream_reply(session_id, turn):
                 yield delta
-        finally:
-            self._turns.pop(session_id, None)
 
     async def edit_and_resend(
         self, session_id: str, message_id: str, content: Content
     ) -> AsyncIterator[str]:
         """Replace user message ``message_id`` with ``content``, drop what followed, resend."""
         Message.create("user", content)  # validate before anything is deleted
-        session = await self._manager.require_session(session_id)
-        index = next((i for i, m in enumerate(session.history) if m.id == message_id), None)
-        if index is None or session.history[index].role != "user":
-            raise ValueError("only a user message of this session can be edited")
-        if self.is_streaming(session_id):
-            raise SessionBusyError("a reply is still streaming in this session")
-        await self._manager.truncate_messages(session_id, index)
-        async for delta in self.send(session_id, content):
-            yield delta
+        with self._turn(session_id) as turn:
+            session = await self._manager.require_session(session_id)
+            index = next((i for i, m in enumerate(session.history) if m.id == message_id), None)
+            if index is None or session.history[index].role != "user":
+                raise ValueError("only a user message of this session can be edited")
+            await self._manager.truncate_messages(session_id, index)
+            await self._manager.add_message(session_id, "user", content)
+            async for delta in self._stream_reply(session_id, turn):
+                yield delta
 
     # -- internals ----------------------------------------------------------------------
 
-    def _claim(self, session_id: str) -> _Turn:
+    @contextlib.contextmanager
+    def _turn(self, session_id: str) -> Iterator[_Turn]:
+        """Own ``session_id`` for one turn: claimed before anything changes, always released.
+
+        A turn whose reply completed in a chat still called DEFAULT_TITLE then gets its
+        title made in the background, after the session is free again.
+        """
         if session_id in self._turns:
             raise SessionBusyError("a reply is still streaming in this session")
         turn = _Turn()
         self._turns[session_id] = turn
-        return turn
+        try:
+            yield turn
+        finally:
+            if self._turns.get(session_id) is turn:
+                del self._turns[session_id]
+        if turn.title is not None:
+            self._start_title(session_id, turn.title)
 
-    async def _stream_reply(self, session_id: str) -> AsyncIterator[str]:
-        turn = self._turns[session_id]
+    async def _stream_reply(self, session_id: str, turn: _Turn) -> AsyncIterator[str]:
         session = await self._manager.require_session(session_id)
+        if turn.cancelled:
+            return  # stopped before the model was asked: the user's message stays alone
         provider, model = self._resolve(session)
         context = session.context_messages()
         queue: asyncio.Queue[object] = asyncio.Queue()
-        turn.pump = asyncio.create_task(_pump(provider, context, model, self._options, queue))
+        pump = asyncio.create_task(_pump(provider, context, model, self._options, queue))
+        # However the pump ends (even cancelled before its first step), the loop wakes up.
+        pump.add_done_callback(queue.put_nowait)
+        turn.pump = pump
         reply: Message | None = None
         text = ""
         dirty = False
@@ -166,11 +228,25 @@ class ChatEngine:
 
         async def flush_periodically() -> None:
             nonlocal dirty
+            failing = False
             while True:
                 await asyncio.sleep(self._flush_interval)
-                if dirty and reply is not None:
-                    dirty = False
+                if not dirty or reply is None:
+                    continue
+                dirty = False
+                try:
                     await self._manager.update_message(session_id, reply.id, content=text)
+                except StorageError as exc:
+                    dirty = True  # try again at the next interval
+                    if not failing:
+                        log.warning("could not save the streaming reply (will retry): %s", exc)
+                    failing = True
+                except SessionNotFoundError:
+                    return  # deleted while streaming; the turn notices on its own
+                else:
+                    if failing:
+                        log.info("saving the streaming reply works again")
+                    failing = False
 
         try:
             while True:
@@ -178,8 +254,8 @@ class ChatEngine:
                 if item is _END:
                     status = "complete"
                     break
-                if isinstance(item, asyncio.CancelledError):
-                    break
+                if item is pump:
+                    break  # it ended without an end or an error: cancelled
                 if isinstance(item, BaseException):
                     status, error = "error", item
                     break
@@ -203,48 +279,82 @@ class ChatEngine:
                 yield item
         finally:
             # Runs on normal end, on error, and when the consumer is cancelled or closes us.
-            turn.pump.cancel()
+            pump.cancel()
             if flusher is not None:
                 flusher.cancel()
-            await _settle(turn.pump, flusher)
+            await _settle(pump, flusher)
             if reply is not None:
-                with contextlib.suppress(SessionNotFoundError):
-                    await self._manager.update_message(
-                        session_id,
-                        reply.id,
-                        content=text,
-                        status=status,
-                        error=str(error) if error is not None else None,
-                    )
+                await self._finish_reply(session_id, reply, text, status, error)
         if isinstance(error, ProviderError):
             raise error
         if error is not None:
             raise ProviderError(f"The model failed unexpectedly: {error}") from error
-        if status == "complete" and self._auto_title:
-            await self._title_if_default(session, provider, model)
+        if status != "complete":
+            return
+        if reply is None:
+            raise EmptyReplyError(EMPTY_REPLY_MESSAGE)
+        if self._auto_title and session.title == DEFAULT_TITLE:
+            first_user = next((m for m in session.history if m.role == "user"), None)
+            if first_user is not None:
+                turn.title = _TitleJob(
+                    provider,
+                    model,
+                    session.context_messages(),
+                    content_text(first_user.content),
+                )
 
-    async def _title_if_default(
-        self, session: Session, provider: Provider, model: str | None
+    async def _finish_reply(
+        self,
+        session_id: str,
+        reply: Message,
+        text: str,
+        status: str,
+        error: BaseException | None,
     ) -> None:
-        if session.title != DEFAULT_TITLE:
-            return
-        first_user = next((m for m in session.history if m.role == "user"), None)
-        if first_user is None:
-            return
-        title = await self._title_from_model(session, provider, model)
-        title = title or _title_from_text(content_text(first_user.content))
-        if title and session.title == DEFAULT_TITLE:
-            await self._manager.update_session(session.id, title=title)
+        """Store the reply's final text and status; in memory at least, if the disk fails."""
+        final: dict[str, Any] = {
+            "content": text,
+            "status": status,
+            "error": str(error) if error is not None else None,
+        }
+        try:
+            await self._manager.update_message(session_id, reply.id, **final)
+        except SessionNotFoundError:
+            pass
+        except StorageError:
+            # The window must not show a reply streaming forever; on disk it stays
+            # "streaming" with the last flushed text, and becomes "interrupted" next start.
+            with contextlib.suppress(SessionNotFoundError):
+                await self._manager.update_message(session_id, reply.id, persist=False, **final)
+            raise
 
-    async def _title_from_model(
-        self, session: Session, provider: Provider, model: str | None
-    ) -> str | None:
-        context = [*session.context_messages(), {"role": "user", "content": TITLE_PROMPT}]
+    def _start_title(self, session_id: str, job: _TitleJob) -> None:
+        task = asyncio.create_task(
+            self._title_if_default(session_id, job), name=f"chatdesk-title-{session_id}"
+        )
+        self._titles.add(task)
+        task.add_done_callback(self._titles.discard)
+
+    async def _title_if_default(self, session_id: str, job: _TitleJob) -> None:
+        """Give a chat still called DEFAULT_TITLE a title; failures are logged, never raised."""
+        try:
+            title = await self._title_from_model(job)
+            title = title or _title_from_text(job.first_words)
+            session = await self._manager.get_session(session_id)
+            if title and session is not None and session.title == DEFAULT_TITLE:
+                await self._manager.update_session(session_id, title=title)
+        except SessionNotFoundError:
+            log.info("session %s was deleted before its title was written", session_id)
+        except Exception:
+            log.exception("could not title session %s", session_id)
+
+    async def _title_from_model(self, job: _TitleJob) -> str | None:
+        context = [*job.context, {"role": "user", "content": TITLE_PROMPT}]
         text = ""
         try:
             async with asyncio.timeout(15):
-                stream = provider.stream(
-                    context, model=model, max_tokens=TITLE_MAX_TOKENS, temperature=0.2
+                stream = job.provider.stream(
+                    context, model=job.model, max_tokens=TITLE_MAX_TOKENS, temperature=0.2
                 )
                 try:
                     async for delta in stream:
@@ -264,19 +374,21 @@ async def _pump(
     options: dict[str, Any],
     queue: asyncio.Queue[object],
 ) -> None:
-    """Move the provider's deltas into ``queue``, ending with _END, an error or a cancel."""
-    stream = provider.stream(context, model=model, **options)
+    """Move the provider's deltas into ``queue``, ending with _END or an error.
+
+    A cancelled pump puts nothing more; the done callback the caller adds wakes it.
+    """
+    stream = None
     try:
+        stream = provider.stream(context, model=model, **options)
         async for delta in stream:
             queue.put_nowait(delta)
         queue.put_nowait(_END)
-    except asyncio.CancelledError as exc:
-        queue.put_nowait(exc)
-        raise
     except Exception as exc:
         queue.put_nowait(exc)
     finally:
-        await stream.aclose()
+        if stream is not None:
+            await stream.aclose()
 
 
 async def _settle(*tasks: asyncio.Task[None] | None) -> None:

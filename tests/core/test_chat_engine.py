@@ -276,6 +276,9 @@ async def test_auto_title_comes_from_the_model(
             # The title is asked for once the reply is done: script its answer now.
             openai_server.reply = 'Title: "Spring trip to Paris."'
 
+    # The title is made in the background once the turn has ended.
+    assert not engine.is_streaming(session.id)
+    await engine.wait_for_titles()
     assert (await manager.require_session(session.id)).title == "Spring trip to Paris"
     title_request = openai_server.requests[-1]
     assert len(openai_server.requests) == 2
@@ -300,6 +303,7 @@ async def test_auto_title_skips_a_preamble_that_small_models_add(
                 "Here's a possible title for the conversation:\n\n**Three fruits**"
             )
 
+    await engine.wait_for_titles()
     assert (await manager.require_session(session.id)).title == "Three fruits"
 
 
@@ -314,6 +318,7 @@ async def test_auto_title_falls_back_to_the_first_words_when_the_model_fails(
         if "".join(received) == openai_server.reply:
             openai_server.status = 500
 
+    await engine.wait_for_titles()
     assert len(openai_server.requests) == 2
     assert (await manager.require_session(session.id)).title == "Please explain how tides work on…"
     # The reply itself is unaffected.
@@ -326,6 +331,7 @@ async def test_a_session_with_a_title_keeps_it(
     engine = ChatEngine(manager, provider, flush_interval=0.1, auto_title=True)
     session = await manager.create_session("Named by me")
     await drain(engine.send(session.id, "Hi"))
+    await engine.wait_for_titles()
     assert len(openai_server.requests) == 1
     assert (await manager.require_session(session.id)).title == "Named by me"
 
