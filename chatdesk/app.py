@@ -180,6 +180,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         if window.isVisible():
             window.close()
         await window.shutdown()
+        await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
     return exit_code

@@ -13,6 +13,7 @@ import base64
 import logging
 from collections.abc import AsyncIterator, Callable
 
+import shiboken6
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
@@ -45,7 +46,7 @@ from chatdesk.domain import Content, Session, utcnow
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ModelChoice, ProviderRegistry
 from chatdesk.sessions import SessionManager, SessionNotFoundError
-from chatdesk.settings import Preferences
+from chatdesk.settings import LOCAL_PROVIDER, Preferences
 from chatdesk.storage.database import StorageError
 from chatdesk.ui.async_tasks import start_task
 from chatdesk.ui.bridge import SessionEventBridge
@@ -275,7 +276,7 @@ class MainWindow(QMainWindow):
         if wanted not in known:
             wanted = next((s.id for s in sessions if s.kind == "chat"), None)
         if wanted is None:
-            session = await self.manager.create_session()
+            session = await self._create_session()
             wanted = session.id
         await self.open_session(wanted)
 
@@ -384,22 +385,43 @@ class MainWindow(QMainWindow):
             self.pane.composer.finish_edit()
         self._current = session
         self.pane.messages.set_session(session)
-        self.sidebar.select_session(session.id)
+        self.sidebar.show_open_session(session.id)
         self._show_session_state()
         self.pane.composer.edit.setFocus()
 
     def new_session(self) -> None:
         """Start a new chat (or stay in the current one if it is still empty)."""
-        if self._current is not None and self._current.kind == "chat" and not self._current.history:
+        current = self._current
+        if current is not None and current.kind == "chat" and not current.history:
             self.sidebar.filter.clear()
-            self.sidebar.select_session(self._current.id)
+            self.sidebar.show_open_session(current.id)
             self.pane.composer.edit.setFocus()
+            # A new chat takes the default model, also when the empty one is reused.
+            provider, model = self.registry.default_choice()
+            if (current.provider, current.model) != (provider, model):
+                start_task(
+                    self.manager.update_session(current.id, provider=provider, model=model),
+                    self._report,
+                )
             return
         start_task(self._create_and_open(), self._report)
 
+    async def _create_session(self) -> Session:
+        """A new chat on the user's default model.
+
+        The model is stamped on the session when it is created, so changing the default
+        later changes new chats only, never the model of an existing one.
+        """
+        provider, model = self.registry.default_choice()
+        if model is None and provider != LOCAL_PROVIDER:
+            # "The server's first model", as the registry resolves it when sending.
+            server = self.registry.preferences.server(provider)
+            model = server.models[0] if server is not None and server.models else None
+        return await self.manager.create_session(provider=provider, model=model)
+
     async def _create_and_open(self) -> Session:
         self.sidebar.filter.clear()
-        session = await self.manager.create_session()
+        session = await self._create_session()
         self.sidebar.model.upsert(session)
         await self.open_session(session.id)
         return session
@@ -447,13 +469,14 @@ class MainWindow(QMainWindow):
             self._select_model_of_current()
 
     def _on_session_deleted(self, session_id: str) -> None:
+        was_open = self._current is not None and self._current.id == session_id
+        next_id = self.sidebar.neighbour_of(session_id) if was_open else None
         self.sidebar.model.remove(session_id)
         self._errors.pop(session_id, None)
-        if self._current is not None and self._current.id == session_id:
+        if was_open:
             self._current = None
+            self.sidebar.show_open_session(None)
             self.pane.messages.set_session(None)
-            following = self.sidebar.list.currentIndex()
-            next_id = self.sidebar.current_session_id() if following.isValid() else None
             if next_id and next_id != session_id:
                 start_task(self.open_session(next_id), self._report)
             else:
@@ -623,7 +646,8 @@ class MainWindow(QMainWindow):
                 return
         if wanted is not None:
             provider_id, model = wanted
-            self._choices.append(ModelChoice(provider_id, model, f"{model} — {provider_id}"))
+            label = f"{model or 'default model'} — {provider_id}"
+            self._choices.append(ModelChoice(provider_id, model, label))
             self.pane.model_selector.addItem(self._choices[-1].label)
             self.pane.model_selector.setCurrentIndex(len(self._choices) - 1)
 
@@ -638,6 +662,15 @@ class MainWindow(QMainWindow):
             self._report,
         )
 
+    def _settings_changed(self) -> None:
+        if shiboken6.isValid(self):
+            self.refresh_model_choices()
+
+    def _notify(self, text: str) -> None:
+        """Tell the user ``text`` (a failure outside the chat, e.g. in a closed dialog)."""
+        if shiboken6.isValid(self):
+            self.pane.composer.show_notice(text)
+
     def open_settings(self) -> QDialog:
         """Open the settings dialog (servers, default model, this chat's system prompt)."""
         from chatdesk.ui.settings_dialog import SettingsDialog
@@ -648,9 +681,11 @@ class MainWindow(QMainWindow):
             self.save_preferences,
             secrets=self.secrets,
             session=self._current,
+            # Called also when a server test finishes after the dialog was closed.
+            on_change=self._settings_changed,
+            notify=self._notify,
             parent=self,
         )
-        dialog.changed.connect(self.refresh_model_choices)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog

@@ -8,13 +8,14 @@ string filter on the title.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -24,7 +25,15 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QAction, QFont, QKeyEvent, QKeySequence, QPainter, QPalette
+from PySide6.QtGui import (
+    QAction,
+    QFont,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -313,9 +322,39 @@ class SessionDelegate(QStyledItemDelegate):
 
 
 class SessionListView(QListView):
-    """The list itself; Delete asks to delete the current session."""
+    """The list itself; Delete asks to delete the current session.
+
+    It tells apart a current row the user chose (a click, the arrow keys, typing a title)
+    from one Qt moved because rows were filtered out, removed or moved: only the first
+    opens a chat.
+    """
 
     deletePressed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        """An empty list view."""
+        super().__init__(parent)
+        self._user_input = 0
+
+    @property
+    def handling_user_input(self) -> bool:
+        """True while a mouse or key event of the user is being handled."""
+        return self._user_input > 0
+
+    def _as_user_input(self, handler: Callable[[Any], None], event: Any) -> None:
+        self._user_input += 1
+        try:
+            handler(event)
+        finally:
+            self._user_input -= 1
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """A click makes its row current: the user's choice."""
+        self._as_user_input(super().mousePressEvent, event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        """Dragging with the button held moves the current row: the user's choice."""
+        self._as_user_input(super().mouseMoveEvent, event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Delete (or Backspace on macOS keyboards) asks to delete the current session."""
@@ -324,11 +363,18 @@ class SessionListView(QListView):
         ):
             self.deletePressed.emit()
             return
-        super().keyPressEvent(event)
+        self._as_user_input(super().keyPressEvent, event)
 
 
 class SessionSidebar(QWidget):
-    """New-chat button, filter box and the session list."""
+    """New-chat button, filter box and the session list.
+
+    ``sessionActivated`` means the user chose a chat (a click, the arrow keys, Enter, or
+    :meth:`select_session`). The window says which chat it shows with
+    :meth:`show_open_session`; that row stays selected while the filter shows it, and no
+    row is selected while the filter hides it. Filtering, renames and new activity never
+    open a chat by themselves.
+    """
 
     sessionActivated = Signal(str)
     newSessionRequested = Signal()
@@ -338,6 +384,7 @@ class SessionSidebar(QWidget):
         """An empty sidebar; fill ``model`` with :meth:`SessionListModel.set_sessions`."""
         super().__init__(parent)
         self.setObjectName("sessionSidebar")
+        self._open_id: str | None = None
         self.model = SessionListModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -378,6 +425,17 @@ class SessionSidebar(QWidget):
         self.list.customContextMenuRequested.connect(self._context_menu)
         self.list.deletePressed.connect(self._request_delete_current)
         self.list.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.list.activated.connect(self._on_activated)
+        # After any change of the visible rows, the open chat's row is the current one
+        # (connected after setModel, so this runs once the view has seen the change).
+        for signal in (
+            self.proxy.rowsInserted,
+            self.proxy.rowsRemoved,
+            self.proxy.rowsMoved,
+            self.proxy.layoutChanged,
+            self.proxy.modelReset,
+        ):
+            signal.connect(self._keep_open_session_current)
         self.new_button.clicked.connect(self.newSessionRequested)
         self.empty_label = QLabel("No chats match")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -405,21 +463,79 @@ class SessionSidebar(QWidget):
         return index.data(SessionIdRole) if index.isValid() else None
 
     def select_session(self, session_id: str) -> bool:
-        """Make ``session_id`` the current row (False if it is filtered out or unknown)."""
-        row = self.model.row_of(session_id)
-        if row is None:
-            return False
-        index = self.proxy.mapFromSource(self.model.index(row))
+        """Select ``session_id`` and open it, as a click on its row would.
+
+        False (and nothing opens) if it is filtered out or unknown.
+        """
+        index = self._proxy_index(session_id)
         if not index.isValid():
             return False
-        if self.list.currentIndex() != index:
-            self.list.setCurrentIndex(index)
+        self._make_current(index)
         self.list.scrollTo(index)
+        self._activate(session_id)
         return True
 
+    def show_open_session(self, session_id: str | None) -> None:
+        """Mark ``session_id`` as the chat the window shows; this opens nothing.
+
+        Its row is selected while the filter shows it, and no row while it does not.
+        """
+        self._open_id = session_id
+        self._keep_open_session_current()
+
+    def neighbour_of(self, session_id: str) -> str | None:
+        """The session listed after ``session_id`` (else before it): what to open when
+        it is deleted. Rows the filter hides are passed over when it is shown."""
+        index = self._proxy_index(session_id)
+        if index.isValid():
+            model, row, count = self.proxy, index.row(), self.proxy.rowCount()
+        else:
+            source_row = self.model.row_of(session_id)
+            if source_row is None:
+                return None
+            model, row, count = self.model, source_row, self.model.rowCount()
+        for candidate in (row + 1, row - 1):
+            if 0 <= candidate < count:
+                return model.index(candidate, 0).data(SessionIdRole)
+        return None
+
+    def _proxy_index(self, session_id: str | None) -> QModelIndex:
+        row = self.model.row_of(session_id) if session_id else None
+        if row is None:
+            return QModelIndex()
+        return self.proxy.mapFromSource(self.model.index(row))
+
+    def _make_current(self, index: QModelIndex) -> None:
+        # No scrollTo here: this runs whenever rows move, and must not yank the list.
+        # (Qt scrolls to a row that becomes current by itself.)
+        if self.list.currentIndex() != index:
+            self.list.setCurrentIndex(index)
+        selection = self.list.selectionModel()
+        if not selection.isSelected(index):
+            selection.select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
+    def _keep_open_session_current(self, *_args: Any) -> None:
+        index = self._proxy_index(self._open_id)
+        if index.isValid():
+            self._make_current(index)
+        elif self.list.currentIndex().isValid() or self.list.selectionModel().hasSelection():
+            # Whatever row Qt moved to when the open one disappeared is not open.
+            self.list.setCurrentIndex(QModelIndex())
+            self.list.selectionModel().clearSelection()
+
+    def _activate(self, session_id: str) -> None:
+        self._open_id = session_id
+        self.sessionActivated.emit(session_id)
+
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            self.sessionActivated.emit(current.data(SessionIdRole))
+        # Only the user's own choice opens a chat: when the filter, a rename or a
+        # deletion removes the current row, Qt moves the current index on its own.
+        if current.isValid() and self.list.handling_user_input:
+            self._activate(current.data(SessionIdRole))
+
+    def _on_activated(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self._activate(index.data(SessionIdRole))
 
     def _request_delete_current(self) -> None:
         session_id = self.current_session_id()

@@ -2,14 +2,21 @@
 
 Server changes apply at once (the preferences are saved and cached providers of that
 server forgotten); the system prompt is saved when the dialog closes.
+
+Testing a server awaits the network, and the user may close the dialog (which deletes
+it) meanwhile: a change the user asked for is applied to the preferences and the keyring
+first, and the dialog's widgets are only touched while they still exist.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -33,9 +40,11 @@ from PySide6.QtWidgets import (
 from chatdesk.domain import Session
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ModelChoice, ProviderRegistry, build_provider
-from chatdesk.sessions import SessionManager
+from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.settings import LOCAL_PROVIDER, ServerConfig
 from chatdesk.ui.async_tasks import start_task
+
+log = logging.getLogger(__name__)
 
 _MODELS_SHOWN = 4
 
@@ -60,7 +69,13 @@ async def fetch_models(base_url: str, api_key: str | None) -> list[str]:
 
 
 class SettingsDialog(QDialog):
-    """Add, test and remove servers; choose the default model; edit the system prompt."""
+    """Add, test and remove servers; choose the default model; edit the system prompt.
+
+    ``changed`` is emitted after the preferences changed while the dialog exists;
+    ``on_change`` is called after every change, also one that finishes after the dialog
+    was closed and deleted. ``notify`` tells the user of a failure once the dialog is
+    gone (saving the system prompt); without it the failure is only logged.
+    """
 
     changed = Signal()
 
@@ -72,6 +87,8 @@ class SettingsDialog(QDialog):
         *,
         secrets: Any = None,
         session: Session | None = None,
+        on_change: Callable[[], None] | None = None,
+        notify: Callable[[str], None] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """A dialog over the registry's preferences; ``session`` gets the prompt editor."""
@@ -85,6 +102,8 @@ class SettingsDialog(QDialog):
         self._save = save_preferences
         self._secrets = secrets
         self._session = session
+        self._on_change = on_change
+        self._notify = notify
         self._choices: list[ModelChoice] = []
 
         layout = QVBoxLayout(self)
@@ -231,76 +250,123 @@ class SettingsDialog(QDialog):
         item = self.server_list.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item else None
 
-    def test_new(self) -> None:
+    def test_new(self) -> asyncio.Task[None] | None:
         """Try the server typed in the form and say whether it answered."""
         url = self.url_edit.text().strip()
         if not url:
             self.status.setText("Enter the server's base URL first.")
-            return
-        start_task(self._test(url, self.key_edit.text().strip() or None, add=False))
+            return None
+        return start_task(self._test(url, self.key_edit.text().strip() or None), self._failed)
 
-    def add_server(self) -> None:
-        """Test the server typed in the form and, when it answers, add it with its models."""
+    def add_server(self) -> asyncio.Task[None] | None:
+        """Test the server typed in the form and, when it answers, add it with its models.
+
+        The server is added even if the dialog is closed before the server answers.
+        """
         url = self.url_edit.text().strip().rstrip("/")
         if not url:
             self.status.setText("Enter the server's base URL first.")
-            return
+            return None
         if self._preferences.server(url) is not None:
             self.status.setText("That server is already in the list.")
-            return
-        start_task(self._test(url, self.key_edit.text().strip() or None, add=True))
+            return None
+        # Everything the form says is read now: after the await the form may be gone.
+        return start_task(
+            self._add(
+                url,
+                self.key_edit.text().strip() or None,
+                self.name_edit.text().strip(),
+                persist_key_in_file=self.store_in_file.isChecked(),
+            ),
+            self._failed,
+        )
 
-    def test_selected(self) -> None:
+    def test_selected(self) -> asyncio.Task[None] | None:
         """Ask the selected server for its models again and keep the new list."""
         url = self._selected_url()
-        if url:
-            start_task(self._refresh(url))
+        return start_task(self._refresh(url), self._failed) if url else None
 
-    async def _test(self, url: str, key: str | None, *, add: bool) -> None:
-        self.status.setText(f"Contacting {url} …")
+    def _alive(self) -> bool:
+        """False once Qt has deleted the dialog (it is deleted when closed)."""
+        return shiboken6.isValid(self)
+
+    def _show_status(self, text: str) -> None:
+        if self._alive():
+            self.status.setText(text)
+
+    def _failed(self, error: BaseException) -> None:
+        """An unexpected failure of a server task (e.g. the settings file not written)."""
+        log.error("settings task failed", exc_info=error)
+        text = f"The settings could not be changed: {error}"
+        if self._alive():
+            self.status.setText(text)
+        elif self._notify is not None:
+            self._notify(text)
+
+    async def _test(self, url: str, key: str | None) -> None:
+        self._show_status(f"Contacting {url} …")
         try:
             models = await fetch_models(url, key)
         except ProviderError as exc:
-            self.status.setText(f"Could not use {url}: {exc}")
+            self._show_status(f"Could not use {url}: {exc}")
             return
-        self.status.setText(describe_models(models))
-        if not add:
+        self._show_status(describe_models(models))
+
+    async def _add(
+        self, url: str, key: str | None, name: str, *, persist_key_in_file: bool
+    ) -> None:
+        self._show_status(f"Contacting {url} …")
+        try:
+            models = await fetch_models(url, key)
+        except ProviderError as exc:
+            self._show_status(f"Could not use {url}: {exc}")
             return
-        if key:
-            self._store_key(url, key)
-        name = self.name_edit.text().strip()
+        if self._preferences.server(url) is not None:  # added meanwhile (a second click)
+            self._show_status("That server is already in the list.")
+            return
+        # The user's request first, whether or not the dialog still exists.
+        if key and self._secrets is not None:
+            self._secrets.set(url, key, persist_in_settings_file=persist_key_in_file)
         self._preferences.servers.append(ServerConfig(base_url=url, name=name, models=models))
         self._registry.forget(url)
         self._save()
+        self._announce_change()
+        if not self._alive():
+            return
         for edit in (self.name_edit, self.url_edit, self.key_edit):
             edit.clear()
         self.status.setText(f"Added {name or url}. {describe_models(models)}")
         self._refresh_servers()
         self._refresh_default()
-        self.changed.emit()
-
-    def _store_key(self, url: str, key: str) -> None:
-        if self._secrets is None:
-            return
-        self._secrets.set(url, key, persist_in_settings_file=self.store_in_file.isChecked())
 
     async def _refresh(self, url: str) -> None:
         server = self._preferences.server(url)
         if server is None:
             return
-        self.status.setText(f"Contacting {server.label} …")
+        self._show_status(f"Contacting {server.label} …")
         try:
             models = await fetch_models(url, self._registry.api_key(url))
         except ProviderError as exc:
-            self.status.setText(f"Could not use {server.label}: {exc}")
+            self._show_status(f"Could not use {server.label}: {exc}")
             return
+        if self._preferences.server(url) is not server:
+            return  # removed while it was being asked
         server.models = models
         self._registry.forget(url)
         self._save()
+        self._announce_change()
+        if not self._alive():
+            return
         self.status.setText(describe_models(models))
         self._refresh_servers()
         self._refresh_default()
-        self.changed.emit()
+
+    def _announce_change(self) -> None:
+        """Tell the window (and, while it exists, ``changed``) the preferences changed."""
+        if self._on_change is not None:
+            self._on_change()
+        if self._alive():
+            self.changed.emit()
 
     def remove_selected(self) -> None:
         """Remove the selected server and its stored key."""
@@ -319,7 +385,7 @@ class SettingsDialog(QDialog):
         self.status.setText(f"Removed {server.label}.")
         self._refresh_servers()
         self._refresh_default()
-        self.changed.emit()
+        self._announce_change()
 
     # -- local model files ----------------------------------------------------------------
 
@@ -368,7 +434,7 @@ class SettingsDialog(QDialog):
         self.local_status.setText(f"Added {file.name}. Choose it in the model selector.")
         self._refresh_local_models()
         self._refresh_default()
-        self.changed.emit()
+        self._announce_change()
         return True
 
     def remove_local_model(self) -> None:
@@ -388,7 +454,7 @@ class SettingsDialog(QDialog):
         self.local_status.setText(f"Removed {Path(path).name} from the list.")
         self._refresh_local_models()
         self._refresh_default()
-        self.changed.emit()
+        self._announce_change()
 
     # -- default model and prompt ---------------------------------------------------------
 
@@ -408,11 +474,30 @@ class SettingsDialog(QDialog):
         self._preferences.default_provider = choice.provider_id
         self._preferences.default_model = choice.model
         self._save()
-        self.changed.emit()
+        self._announce_change()
 
     def _save_prompt(self) -> None:
         if self._session is None:
             return
         prompt = self.prompt_edit.toPlainText().strip() or None
         if prompt != (self._session.system_prompt or None):
-            start_task(self._manager.update_session(self._session.id, system_prompt=prompt))
+            title = self._session.title
+            start_task(
+                self._store_prompt(self._session, prompt),
+                lambda error: self._prompt_not_saved(title, error),
+            )
+
+    async def _store_prompt(self, session: Session, prompt: str | None) -> None:
+        try:
+            await self._manager.update_session(session.id, system_prompt=prompt)
+        except SessionNotFoundError:
+            log.info("the chat was deleted before its system prompt was saved")
+
+    def _prompt_not_saved(self, title: str, error: BaseException) -> None:
+        # The dialog is closed (and deleted) by now: only plain Python state is used.
+        text = f"The system prompt of “{title}” could not be saved: {error}"
+        if self._notify is None:
+            log.error("%s", text, exc_info=error)
+        else:
+            log.warning("%s", text)
+            self._notify(text)

@@ -84,6 +84,7 @@ class Harness:
                 _, registry, manager = entry
                 window.close()
                 run(self.qtbot, window.shutdown())
+                run(self.qtbot, window.engine.close())
                 run(self.qtbot, registry.close())
                 run(self.qtbot, manager.close())
                 window.deleteLater()

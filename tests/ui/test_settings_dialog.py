@@ -3,11 +3,15 @@ model files, the default model and the session's system prompt."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
+import shiboken6
 from pytestqt.qtbot import QtBot
 
-from chatdesk.settings import LOCAL_PROVIDER, Preferences
+from chatdesk.settings import LOCAL_PROVIDER, Preferences, ServerConfig
+from chatdesk.storage.database import StorageError
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.settings_dialog import SettingsDialog
 from tests.ui.harness import Harness, run, wait_for
@@ -105,3 +109,120 @@ def test_the_system_prompt_is_saved_when_the_dialog_closes(
     wait_for(qtbot, lambda: window.turn_task(session_id) is None)
     sent = openai_server.requests[-1]["messages"]
     assert sent[0] == {"role": "system", "content": "Answer like a pirate."}
+
+
+class MemorySecrets:
+    """A keyring that works, in memory."""
+
+    keyring_available = True
+    warning = None
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[str, bool]] = {}
+
+    def get(self, provider_id: str) -> str | None:
+        entry = self.keys.get(provider_id)
+        return entry[0] if entry else None
+
+    def set(self, provider_id: str, key: str, *, persist_in_settings_file: bool = False) -> None:
+        self.keys[provider_id] = (key, persist_in_settings_file)
+
+    def delete(self, provider_id: str) -> None:
+        self.keys.pop(provider_id, None)
+
+
+def close_and_wait_until_deleted(qtbot: QtBot, dialog: SettingsDialog) -> None:
+    """Close the dialog as the user would and wait until Qt has deleted it."""
+    dialog.reject()
+    wait_for(qtbot, lambda: not shiboken6.isValid(dialog))
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What was logged at ERROR or above."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_closing_settings_while_a_server_is_being_added_still_adds_it(
+    harness: Harness, qtbot: QtBot, openai_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    openai_server.first_byte_delay = 0.4
+    window = harness.window()
+    window.secrets = MemorySecrets()
+    dialog = window.open_settings()
+    dialog.name_edit.setText("Office")
+    dialog.url_edit.setText(openai_server.base_url)
+    dialog.key_edit.setText("sk-office")
+    task = dialog.add_server()
+    assert task is not None
+    wait_for(qtbot, lambda: openai_server.model_requests)  # the server is being asked
+    close_and_wait_until_deleted(qtbot, dialog)
+    wait_for(qtbot, task.done)
+
+    assert task.exception() is None
+    assert errors_logged(caplog) == []
+    server = window.registry.preferences.server(openai_server.base_url)
+    assert server is not None and server.name == "Office"
+    assert set(server.models) == set(openai_server.models)
+    assert window.secrets.keys[openai_server.base_url] == ("sk-office", False)
+    saved = Preferences.load(harness.data_dir / "settings.json")
+    assert saved.server(openai_server.base_url) is not None
+    assert any("other-model — Office" in label for label in selector_labels(window))
+
+
+def test_closing_settings_while_a_server_is_tested_or_refreshed_is_harmless(
+    harness: Harness, qtbot: QtBot, openai_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    window = harness.window()
+    openai_server.first_byte_delay = 0.4
+    dialog = window.open_settings()
+    dialog.url_edit.setText(openai_server.base_url)
+    task = dialog.test_new()
+    assert task is not None
+    wait_for(qtbot, lambda: openai_server.model_requests)
+    close_and_wait_until_deleted(qtbot, dialog)
+    wait_for(qtbot, task.done)
+    assert task.exception() is None
+    assert window.registry.preferences.servers == []  # "Test" adds nothing
+
+    # A refresh finishing after the dialog closed keeps the server's new model list.
+    window.registry.preferences.servers.append(
+        ServerConfig(openai_server.base_url, "Office", [openai_server.model])
+    )
+    window.refresh_model_choices()
+    openai_server.models = ["test-model", "other-model", "third-model"]
+    dialog = window.open_settings()
+    task = dialog.test_selected()
+    assert task is not None
+    wait_for(qtbot, lambda: len(openai_server.model_requests) == 2)
+    close_and_wait_until_deleted(qtbot, dialog)
+    wait_for(qtbot, task.done)
+    assert task.exception() is None
+    assert errors_logged(caplog) == []
+    server = window.registry.preferences.server(openai_server.base_url)
+    assert server is not None and "third-model" in server.models
+    assert Preferences.load(harness.data_dir / "settings.json").servers[0].models == sorted(
+        openai_server.models
+    )
+    assert any("third-model — Office" in label for label in selector_labels(window))
+
+
+def test_a_system_prompt_that_cannot_be_saved_is_reported(
+    harness: Harness, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = harness.window()
+    session_id = window.current_session_id
+
+    async def refuse(_session_id: str, **_changes: object) -> None:
+        raise StorageError("The chat database is read-only.")
+
+    monkeypatch.setattr(window.manager, "update_session", refuse)
+    dialog = window.open_settings()
+    dialog.prompt_edit.setPlainText("Answer like a pirate.")
+    dialog.reject()
+
+    notice = window.composer.notice
+    wait_for(qtbot, lambda: "read-only" in notice.text())
+    assert notice.isVisible()
+    assert "system prompt" in notice.text()
+    monkeypatch.undo()
+    assert run(qtbot, window.manager.require_session(session_id)).system_prompt is None
