@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
+from chatdesk.chat import ChatEngine
+from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import sqlite_url
+from tests.openai_test_server import OpenAITestServer
 
 
 def make_png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -71,3 +74,38 @@ async def manager(db_url: str) -> AsyncIterator[SessionManager]:
     opened = await SessionManager.open(db_url)
     yield opened
     await opened.close()
+
+
+LONG_REPLY = " ".join(f"word{i}" for i in range(40))
+
+
+async def drain(replies: AsyncIterator[str]) -> list[str]:
+    """Every delta of a reply stream."""
+    return [delta async for delta in replies]
+
+
+def stored_messages(db_path: Path, session_id: str) -> list[tuple[str, str, str, str | None]]:
+    """(role, content, status, error) of every stored message of the session, in order."""
+    return query(
+        db_path,
+        "SELECT role, content, status, error FROM messages WHERE session_id = ? ORDER BY position",
+        (session_id,),
+    )
+
+
+@pytest.fixture
+async def provider(openai_server: OpenAITestServer) -> AsyncIterator[OpenAICompatibleProvider]:
+    """A provider for the test server."""
+    built = OpenAICompatibleProvider(openai_server.base_url, None, openai_server.model)
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+async def engine(
+    manager: SessionManager, provider: OpenAICompatibleProvider
+) -> AsyncIterator[ChatEngine]:
+    """An engine that flushes often and makes no title requests."""
+    built = ChatEngine(manager, provider, flush_interval=0.1, auto_title=False)
+    yield built
+    await built.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -15,37 +14,8 @@ from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import Preferences
-from tests.core.conftest import png_data_url, query
+from tests.core.conftest import LONG_REPLY, drain, png_data_url, stored_messages
 from tests.openai_test_server import OpenAITestServer
-
-LONG_REPLY = " ".join(f"word{i}" for i in range(40))
-
-
-@pytest.fixture
-async def provider(openai_server: OpenAITestServer) -> AsyncIterator[OpenAICompatibleProvider]:
-    """A provider for the test server."""
-    built = OpenAICompatibleProvider(openai_server.base_url, None, openai_server.model)
-    yield built
-    await built.close()
-
-
-@pytest.fixture
-def engine(manager: SessionManager, provider: OpenAICompatibleProvider) -> ChatEngine:
-    """An engine that flushes often and makes no title requests."""
-    return ChatEngine(manager, provider, flush_interval=0.1, auto_title=False)
-
-
-async def drain(replies: AsyncIterator[str]) -> list[str]:
-    return [delta async for delta in replies]
-
-
-def stored_messages(db_path: Path, session_id: str) -> list[tuple[str, str, str, str | None]]:
-    """(role, content, status, error) of every stored message of the session, in order."""
-    return query(
-        db_path,
-        "SELECT role, content, status, error FROM messages WHERE session_id = ? ORDER BY position",
-        (session_id,),
-    )
 
 
 async def test_send_streams_the_reply_and_stores_both_messages(

@@ -23,28 +23,8 @@ from chatdesk.providers.base import Provider
 from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.sessions import MESSAGE_ADDED, MESSAGE_UPDATED, SessionEvent, SessionManager
 from chatdesk.storage.database import StorageError
-from tests.core.conftest import query
+from tests.core.conftest import LONG_REPLY, drain, query, stored_messages
 from tests.openai_test_server import DEFAULT_REPLY, OpenAITestServer
-
-LONG_REPLY = " ".join(f"word{i}" for i in range(40))
-
-
-@pytest.fixture
-async def provider(openai_server: OpenAITestServer) -> AsyncIterator[OpenAICompatibleProvider]:
-    """A provider for the test server."""
-    built = OpenAICompatibleProvider(openai_server.base_url, None, openai_server.model)
-    yield built
-    await built.close()
-
-
-@pytest.fixture
-async def engine(
-    manager: SessionManager, provider: OpenAICompatibleProvider
-) -> AsyncIterator[ChatEngine]:
-    """An engine that flushes often and makes no title requests."""
-    built = ChatEngine(manager, provider, flush_interval=0.1, auto_title=False)
-    yield built
-    await built.close()
 
 
 @pytest.fixture
@@ -57,24 +37,11 @@ async def titling_engine(
     await built.close()
 
 
-async def drain(replies: AsyncIterator[str]) -> list[str]:
-    return [delta async for delta in replies]
-
-
 async def eventually(condition: Callable[[], object], timeout: float = 5.0) -> None:
     """Let the loop run until ``condition()`` is truthy; TimeoutError after ``timeout``."""
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.01)
-
-
-def stored_messages(db_path: Path, session_id: str) -> list[tuple[str, str, str, str | None]]:
-    """(role, content, status, error) of every stored message of the session, in order."""
-    return query(
-        db_path,
-        "SELECT role, content, status, error FROM messages WHERE session_id = ? ORDER BY position",
-        (session_id,),
-    )
 
 
 def break_message_updates(db_path: Path) -> None:
