@@ -7,7 +7,6 @@ Nothing here does I/O; storage and the UI build on these types.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import copy
 import re
@@ -27,6 +26,13 @@ MESSAGE_STATUSES = ("complete", "streaming", "cancelled", "error", "interrupted"
 Content = str | list[dict[str, Any]]
 
 _DATA_URL = re.compile(r"^data:(?P<mime>image/[A-Za-z0-9.+-]+);base64,(?P<data>.*)$", re.DOTALL)
+_IMAGE_MIME = re.compile(r"image/[A-Za-z0-9.+-]+")
+
+# Large images are decoded and encoded in slices: a worker thread doing it lets go of the
+# GIL between slices, so the event loop keeps running (binascii holds the GIL throughout
+# one call, about 5 ms per MB here).
+_BASE64_SLICE_CHARS = 1 << 20  # a multiple of 4
+_BASE64_SLICE_BYTES = 3 << 18  # a multiple of 3; encodes to _BASE64_SLICE_CHARS
 
 # Leading bytes of the image formats Qt and every model server can read.
 _IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -58,6 +64,48 @@ def sniff_image_format(data: bytes) -> str | None:
     return None
 
 
+def decode_base64(text: str, *, slice_chars: int = _BASE64_SLICE_CHARS) -> bytes:
+    """Decode strict base64 (the alphabet and padding only, as ``b64decode(validate=True)``).
+
+    Raises ValueError (binascii.Error, most often) when ``text`` is not valid base64.
+    """
+    if len(text) <= slice_chars:
+        return binascii.a2b_base64(text, strict_mode=True)
+    if slice_chars <= 0 or slice_chars % 4:
+        raise ValueError("slice_chars must be a positive multiple of 4")
+    # Padding may only end the whole text (strict mode demands it); the slices before the
+    # last then hold whole quads of the alphabet only, and the last one, from the slice
+    # holding the final data character on, decodes exactly as within the whole text.
+    data_end = len(text.rstrip("="))
+    if text.find("=", 0, data_end) != -1:
+        raise binascii.Error("Excess data after padding")
+    last = max(data_end - 1, 0) // slice_chars * slice_chars
+    parts = [
+        binascii.a2b_base64(text[start : start + slice_chars], strict_mode=True)
+        for start in range(0, last, slice_chars)
+    ]
+    parts.append(binascii.a2b_base64(text[last:], strict_mode=True))
+    return b"".join(parts)
+
+
+def encode_base64(data: bytes, *, slice_bytes: int = _BASE64_SLICE_BYTES) -> str:
+    """The canonical base64 text of ``data`` (what ``b64encode`` gives), as a string."""
+    if len(data) <= slice_bytes:
+        return binascii.b2a_base64(data, newline=False).decode("ascii")
+    if slice_bytes <= 0 or slice_bytes % 3:
+        raise ValueError("slice_bytes must be a positive multiple of 3")
+    view = memoryview(data)
+    return "".join(
+        binascii.b2a_base64(view[start : start + slice_bytes], newline=False).decode("ascii")
+        for start in range(0, len(data), slice_bytes)
+    )
+
+
+def is_image_mime(mime: str) -> bool:
+    """Whether ``mime`` is a MIME type an image data URL may carry (``image/<format>``)."""
+    return _IMAGE_MIME.fullmatch(mime) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class DataUrl:
     """A parsed ``data:image/...;base64,...`` URL."""
@@ -77,8 +125,8 @@ def parse_image_data_url(url: str, *, where: str = "image") -> DataUrl:
         raise ValueError(f"{where}: a data URL must look like 'data:image/<format>;base64,...'")
     text = match.group("data")
     try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        data = decode_base64(text)
+    except ValueError as exc:  # binascii.Error is one
         raise ValueError(f"{where}: the base64 image data does not decode ({exc})") from None
     if not data:
         raise ValueError(f"{where}: the image data is empty")
@@ -96,10 +144,10 @@ def image_data_url(data: bytes, mime: str | None = None) -> str:
         if fmt is None:
             raise ValueError("the data is not a recognisable image (PNG, JPEG, GIF, WebP or BMP)")
         mime = f"image/{fmt}"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return f"data:{mime};base64,{encode_base64(data)}"
 
 
-def _validate_block(block: object, index: int) -> None:
+def _validate_block(block: object, index: int) -> DataUrl | None:
     where = f"block {index}"
     if not isinstance(block, dict):
         raise ValueError(f"{where}: expected an object with a 'type', got {type(block).__name__}")
@@ -121,31 +169,45 @@ def _validate_block(block: object, index: int) -> None:
         if not isinstance(url, str):
             raise ValueError(f"{where} (image_url): 'image_url.url' must be a string")
         if url.startswith(("http://", "https://")):
-            return
+            return None
         if not url.startswith("data:"):
             raise ValueError(
                 f"{where} (image_url): the url must be a data:image/...;base64 URL "
                 "or an http(s) URL"
             )
-        parse_image_data_url(url, where=f"{where} (image_url)")
+        return parse_image_data_url(url, where=f"{where} (image_url)")
     elif kind is None:
         raise ValueError(f"{where}: missing field 'type'")
     else:
         raise ValueError(f"{where}: unknown block type {kind!r} (expected 'text' or 'image_url')")
+    return None
 
 
-def validate_content(content: object) -> None:
-    """Raise ValueError if ``content`` is not a string or a valid list of blocks."""
+def parse_content(content: object) -> dict[int, DataUrl]:
+    """Validate ``content`` as :func:`validate_content` does; return its decoded images.
+
+    The result maps the index of each block whose image is a data URL to that URL,
+    decoded, so a caller that needs the bytes does not decode them a second time.
+    """
     if isinstance(content, str):
-        return
+        return {}
     if not isinstance(content, list):
         raise ValueError(
             f"content must be a string or a list of blocks, got {type(content).__name__}"
         )
     if not content:
         raise ValueError("content is an empty list of blocks")
+    images: dict[int, DataUrl] = {}
     for index, block in enumerate(content):
-        _validate_block(block, index)
+        parsed = _validate_block(block, index)
+        if parsed is not None:
+            images[index] = parsed
+    return images
+
+
+def validate_content(content: object) -> None:
+    """Raise ValueError if ``content`` is not a string or a valid list of blocks."""
+    parse_content(content)
 
 
 def validate_role(role: object) -> None:

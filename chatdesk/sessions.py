@@ -5,20 +5,27 @@ engine, the window, and later the scheduler and HTTP API). In memory, each sessi
 ``history`` is the authoritative list of messages; every change is written to SQLite
 before the call returns, and only then applied in memory, so a failed write changes
 nothing anywhere.
+
+A write and its in-memory counterpart run as one unit that cancelling the caller cannot
+split: once the write has started, it runs to its end (committed and applied, or rolled
+back and not applied) and only then does the caller see its CancelledError. Content
+with large inline images is validated and encoded on a worker thread, so it does not
+stall the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -32,6 +39,7 @@ from chatdesk.domain import (
     SessionSummary,
     utcnow,
     validate_content,
+    validate_role,
 )
 from chatdesk.storage import tables
 from chatdesk.storage.content_codec import (
@@ -40,12 +48,25 @@ from chatdesk.storage.content_codec import (
     encode_content,
     image_refs,
 )
-from chatdesk.storage.database import database_path, open_database, storage_error
+from chatdesk.storage.database import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    database_path,
+    open_database,
+    storage_error,
+)
 
 log = logging.getLogger(__name__)
 
 # SQLite limits the number of bound parameters in one statement.
 _IN_CHUNK = 500
+
+# Content whose inline images add up to more than this many characters of data URL (or,
+# when a session is opened, this many bytes of stored image) is validated and encoded on
+# a worker thread; below it the work takes about a millisecond and stays on the loop.
+_OFFLOAD_CHARS = 256 * 1024
+_OFFLOAD_BYTES = _OFFLOAD_CHARS * 3 // 4
+
+_T = TypeVar("_T")
 
 
 class SessionNotFoundError(LookupError):
@@ -93,13 +114,16 @@ class SessionManager:
     # -- life cycle ---------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, database_url: str) -> SessionManager:
+    async def open(
+        cls, database_url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
+    ) -> SessionManager:
         """Open the database at ``database_url``, creating or migrating it as needed.
 
         Replies that were still streaming when the app last stopped are marked
-        ``interrupted``: their text up to the last flush is kept.
+        ``interrupted``: their text up to the last flush is kept. A write waits up to
+        ``busy_timeout_ms`` for another program's lock before failing with StorageError.
         """
-        engine = await open_database(database_url)
+        engine = await open_database(database_url, busy_timeout_ms=busy_timeout_ms)
         manager = cls(engine, database_path(database_url))
         async with manager._transaction() as conn:
             await conn.execute(
@@ -164,12 +188,17 @@ class SessionManager:
             model=model,
         )
         session.updated_at = session.created_at
-        async with self._lock, self._transaction() as conn:
-            await conn.execute(insert(tables.sessions).values(**_session_row(session)))
-        self._sessions[session.id] = session
-        if kind == "task" and task_id is not None:
-            self._task_sessions[task_id] = session.id
-        self._emit(SESSION_CREATED, session.id)
+
+        async def unit() -> None:
+            async with self._transaction() as conn:
+                await conn.execute(insert(tables.sessions).values(**_session_row(session)))
+            self._sessions[session.id] = session
+            if kind == "task" and task_id is not None:
+                self._task_sessions[task_id] = session.id
+            self._emit(SESSION_CREATED, session.id)
+
+        async with self._lock:
+            await _run_whole(unit())
         return session
 
     async def get_session(self, session_id: str) -> Session | None:
@@ -214,8 +243,8 @@ class SessionManager:
         if "title" in changes and not (changes["title"] or "").strip():
             raise ValueError("a session title cannot be empty")
         session = await self.require_session(session_id)
-        async with self._lock:
-            self._check_live(session)
+
+        async def unit() -> None:
             async with self._transaction() as conn:
                 await conn.execute(
                     update(tables.sessions)
@@ -224,28 +253,38 @@ class SessionManager:
                 )
             for name, value in changes.items():
                 setattr(session, name, value)
-        self._emit(SESSION_UPDATED, session_id)
+            self._emit(SESSION_UPDATED, session_id)
+
+        async with self._lock:
+            self._check_live(session)
+            await _run_whole(unit())
         return session
 
     async def delete_session(self, session_id: str) -> bool:
         """Delete a session, its messages and images no other message uses.
 
         True when it existed in the database or in memory (a session whose row was
-        removed behind our back is still dropped from memory).
+        removed behind our back is still dropped from memory). When the delete fails
+        (StorageError), the session stays, on disk and in memory.
         """
-        async with self._lock:
-            cached = self._sessions.pop(session_id, None)
-            if cached is not None and cached.task_id is not None:
-                self._task_sessions.pop(cached.task_id, None)
+
+        async def unit() -> bool:
             async with self._transaction() as conn:
                 result = await conn.execute(
                     delete(tables.sessions).where(tables.sessions.c.id == session_id)
                 )
                 await _delete_orphan_images(conn)
-        existed = cached is not None or result.rowcount > 0
-        if existed:
-            self._emit(SESSION_DELETED, session_id)
-        return existed
+            # Only now that the delete is committed does the session leave memory.
+            cached = self._sessions.pop(session_id, None)
+            if cached is not None and cached.task_id is not None:
+                self._task_sessions.pop(cached.task_id, None)
+            existed = cached is not None or result.rowcount > 0
+            if existed:
+                self._emit(SESSION_DELETED, session_id)
+            return existed
+
+        async with self._lock:
+            return await _run_whole(unit())
 
     async def ensure_task_session(self, task_id: str, *, title: str | None = None) -> Session:
         """The one session of scheduled task ``task_id``: cached, else stored, else created."""
@@ -276,7 +315,8 @@ class SessionManager:
         """
         cutoff = utcnow() - min_age
         s, m = tables.sessions.c, tables.messages.c
-        async with self._lock:
+
+        async def unit() -> int:
             async with self._transaction() as conn:
                 ids = (
                     await conn.execute(
@@ -292,9 +332,12 @@ class SessionManager:
                     await conn.execute(delete(tables.sessions).where(s.id.in_(chunk)))
             for session_id in doomed:
                 self._sessions.pop(session_id, None)
-        for session_id in doomed:
-            self._emit(SESSION_DELETED, session_id)
-        return len(doomed)
+            for session_id in doomed:
+                self._emit(SESSION_DELETED, session_id)
+            return len(doomed)
+
+        async with self._lock:
+            return await _run_whole(unit())
 
     # -- messages -----------------------------------------------------------------------
 
@@ -308,27 +351,35 @@ class SessionManager:
         error: str | None = None,
     ) -> Message:
         """Validate, persist, then append a message to the session's history exactly once."""
-        message = Message.create(role, content, status=_checked_status(status), error=error)
-        encoded = encode_content(message.content)
+        _checked_status(status)
+        heavy = _inline_image_chars(content) > _OFFLOAD_CHARS
+        if heavy:
+            # The worker thread reads a private copy (cheap: the strings are shared).
+            content = copy.deepcopy(content)
+        prepared = None if heavy else _prepare_message(role, content, status, error)
         session = await self.require_session(session_id)
         async with self._lock:
             self._check_live(session)
-            position = len(session.history)
-            updated_at = max(session.updated_at, message.created_at)
-            async with self._transaction() as conn:
-                await conn.execute(
-                    insert(tables.messages).values(
-                        _message_row(message, session_id, position, encoded)
+            if prepared is None:
+                # Under the lock, so adds to a session keep the order they were made in.
+                prepared = await asyncio.to_thread(_prepare_message, role, content, status, error)
+            message, encoded = prepared
+
+            async def unit() -> None:
+                updated_at = max(session.updated_at, message.created_at)
+                async with self._transaction() as conn:
+                    row = _message_row(message, session_id, None, encoded)
+                    await conn.execute(_APPEND_MESSAGE, {**row, "of_session": session_id})
+                    await _store_images(conn, message.id, encoded.images)
+                    await conn.execute(
+                        update(tables.sessions)
+                        .where(tables.sessions.c.id == session_id)
+                        .values(message_count=len(session.history) + 1, updated_at=updated_at)
                     )
-                )
-                await _store_images(conn, message.id, encoded.images)
-                await conn.execute(
-                    update(tables.sessions)
-                    .where(tables.sessions.c.id == session_id)
-                    .values(message_count=position + 1, updated_at=updated_at)
-                )
-            session.add_message(message)
-        self._emit(MESSAGE_ADDED, session_id, message.id)
+                session.add_message(message)
+                self._emit(MESSAGE_ADDED, session_id, message.id)
+
+            await _run_whole(unit())
         return message
 
     async def update_message(
@@ -346,10 +397,15 @@ class SessionManager:
         With ``persist=False`` only the in-memory copy changes; the chat engine uses that
         for every token and persists at most every half second.
         """
-        if content is not None:
-            validate_content(content)
         if status is not None:
             _checked_status(status)
+        light = content is None or _inline_image_chars(content) <= _OFFLOAD_CHARS
+        encoded: EncodedContent | None = None
+        if content is not None and light:
+            if persist:
+                encoded = encode_content(content)  # validates it too
+            else:
+                validate_content(content)
         session = await self.require_session(session_id)
         async with self._lock:
             self._check_live(session)
@@ -360,31 +416,55 @@ class SessionManager:
                 status=status or message.status,
                 error=error if error is not None else message.error,
             )
-            if persist:
-                encoded = encode_content(changed.content)
+            # Large images are validated (and encoded) on a thread, under the lock so that
+            # changes to a message keep the order they were made in.
+            if persist and encoded is None:
+                # New content with large images, or none given: then what memory holds is
+                # stored, as earlier changes may not have been persisted.
+                encoded = await _off_loop_if(
+                    _inline_image_chars(changed.content) > _OFFLOAD_CHARS,
+                    encode_content,
+                    changed.content,
+                )
+            elif not light:
+                await asyncio.to_thread(validate_content, changed.content)
+
+            def apply() -> None:
+                message.content, message.status, message.error = (
+                    changed.content,
+                    changed.status,
+                    changed.error,
+                )
+                self._emit(MESSAGE_UPDATED, session_id, message_id)
+
+            if not persist:
+                apply()
+                return message
+
+            stored = encoded
+            assert stored is not None
+
+            async def unit() -> None:
                 async with self._transaction() as conn:
                     await conn.execute(
                         delete(tables.message_images).where(
                             tables.message_images.c.message_id == message_id
                         )
                     )
-                    await _store_images(conn, message_id, encoded.images)
+                    await _store_images(conn, message_id, stored.images)
                     await conn.execute(
                         update(tables.messages)
                         .where(tables.messages.c.id == message_id)
                         .values(
-                            content_type=encoded.content_type,
-                            content=encoded.cell,
+                            content_type=stored.content_type,
+                            content=stored.cell,
                             status=changed.status,
                             error=changed.error,
                         )
                     )
-            message.content, message.status, message.error = (
-                changed.content,
-                changed.status,
-                changed.error,
-            )
-        self._emit(MESSAGE_UPDATED, session_id, message_id)
+                apply()
+
+            await _run_whole(unit())
         return message
 
     async def get_context_messages(self, session_id: str) -> list[dict[str, Any]]:
@@ -400,36 +480,44 @@ class SessionManager:
         Accepts Message objects (kept as they are) or ``{"role", "content"}`` dicts.
         Everything is validated first; on any error nothing changes.
         """
-        new_history = [_as_message(m) for m in messages]
-        encoded = [encode_content(m.content) for m in new_history]
+        items = [_snapshot(m) for m in messages]
+        heavy = sum(_inline_image_chars(_content_of(m)) for m in items) > _OFFLOAD_CHARS
+        prepared = None if heavy else _prepare_history(items)
         session = await self.require_session(session_id)
         async with self._lock:
             self._check_live(session)
-            updated_at = utcnow()
-            async with self._transaction() as conn:
-                await conn.execute(
-                    delete(tables.messages).where(tables.messages.c.session_id == session_id)
-                )
-                if new_history:
+            if prepared is None:
+                prepared = await asyncio.to_thread(_prepare_history, items)
+            new_history, encoded = prepared
+
+            async def unit() -> None:
+                updated_at = utcnow()
+                async with self._transaction() as conn:
                     await conn.execute(
-                        insert(tables.messages),
-                        [
-                            _message_row(m, session_id, i, e)
-                            for i, (m, e) in enumerate(zip(new_history, encoded, strict=True))
-                        ],
+                        delete(tables.messages).where(tables.messages.c.session_id == session_id)
                     )
-                for m, e in zip(new_history, encoded, strict=True):
-                    await _store_images(conn, m.id, e.images)
-                await _delete_orphan_images(conn)
-                await conn.execute(
-                    update(tables.sessions)
-                    .where(tables.sessions.c.id == session_id)
-                    .values(message_count=len(new_history), updated_at=updated_at)
-                )
-            # Same list object: anyone holding a reference to .history sees the change.
-            session.history[:] = new_history
-            session.updated_at = updated_at
-        self._emit(HISTORY_REPLACED, session_id)
+                    if new_history:
+                        await conn.execute(
+                            insert(tables.messages),
+                            [
+                                _message_row(m, session_id, i, e)
+                                for i, (m, e) in enumerate(zip(new_history, encoded, strict=True))
+                            ],
+                        )
+                    for m, e in zip(new_history, encoded, strict=True):
+                        await _store_images(conn, m.id, e.images)
+                    await _delete_orphan_images(conn)
+                    await conn.execute(
+                        update(tables.sessions)
+                        .where(tables.sessions.c.id == session_id)
+                        .values(message_count=len(new_history), updated_at=updated_at)
+                    )
+                # Same list object: anyone holding a reference to .history sees the change.
+                session.history[:] = new_history
+                session.updated_at = updated_at
+                self._emit(HISTORY_REPLACED, session_id)
+
+            await _run_whole(unit())
         return new_history
 
     async def truncate_messages(self, session_id: str, keep_count: int) -> int:
@@ -441,12 +529,22 @@ class SessionManager:
             raise ValueError("keep_count cannot be negative")
         session = await self.require_session(session_id)
         m = tables.messages.c
-        async with self._lock:
-            self._check_live(session)
+        # The first stored position not kept: stored positions are in history order, and
+        # going by rank rather than by value keeps this right even if they had a gap.
+        first_dropped = (
+            select(m.position)
+            .where(m.session_id == session_id)
+            .order_by(m.position)
+            .limit(1)
+            .offset(keep_count)
+            .scalar_subquery()
+        )
+
+        async def unit() -> int:
             async with self._transaction() as conn:
                 await conn.execute(
                     delete(tables.messages).where(
-                        m.session_id == session_id, m.position >= keep_count
+                        m.session_id == session_id, m.position >= first_dropped
                     )
                 )
                 rows = (
@@ -464,8 +562,12 @@ class SessionManager:
                     .values(message_count=kept)
                 )
             del session.history[keep_count:]
-        self._emit(HISTORY_REPLACED, session_id)
-        return kept
+            self._emit(HISTORY_REPLACED, session_id)
+            return kept
+
+        async with self._lock:
+            self._check_live(session)
+            return await _run_whole(unit())
 
     # -- internals ----------------------------------------------------------------------
 
@@ -509,21 +611,8 @@ class SessionManager:
             ).all()
             wanted = {h for r in rows if r.content_type == "blocks" for h in image_refs(r.content)}
             image_bytes = await _load_images(conn, wanted)
-        history = []
-        for r in rows:
-            content, ok = decode_content(r.content_type, r.content, image_bytes)
-            if not ok:
-                log.warning("message %s of session %s has unreadable content", r.id, session_id)
-            history.append(
-                Message(
-                    role=r.role,
-                    content=content,
-                    id=r.id,
-                    created_at=r.created_at,
-                    status=r.status,
-                    error=r.error,
-                )
-            )
+        heavy = sum(len(data) for data in image_bytes.values()) > _OFFLOAD_BYTES
+        history = await _off_loop_if(heavy, _build_history, session_id, rows, image_bytes)
         session = Session(
             id=row["id"],
             owner=row["owner"],
@@ -542,25 +631,131 @@ class SessionManager:
         return session
 
 
+async def _run_whole(work: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``work`` (a write and its in-memory counterpart) so that nothing can split it.
+
+    Cancelling the caller does not stop ``work``: the caller waits for it to finish and
+    only then raises CancelledError, so the database and memory always end up in step.
+    (The transaction may commit in the driver's thread at any moment; without this, a
+    cancellation arriving then would skip the in-memory half.)
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("a write whose caller was cancelled failed", exc_info=task.exception())
+        raise asyncio.CancelledError
+    return task.result()
+
+
+async def _off_loop_if(heavy: bool, func: Callable[..., _T], *args: Any) -> _T:
+    """``func(*args)``, on a worker thread when ``heavy`` (CPU work that would stall the loop)."""
+    if heavy:
+        return await asyncio.to_thread(func, *args)
+    return func(*args)
+
+
+def _inline_image_chars(content: object) -> int:
+    """How many characters of data URL the image blocks of ``content`` hold (never raises)."""
+    if not isinstance(content, list):
+        return 0
+    total = 0
+    for block in content:
+        image = block.get("image_url") if isinstance(block, dict) else None
+        url = image.get("url") if isinstance(image, dict) else None
+        if isinstance(url, str) and url.startswith("data:"):
+            total += len(url)
+    return total
+
+
 def _checked_status(status: str) -> str:
     if status not in MESSAGE_STATUSES:
         raise ValueError(f"unknown message status {status!r}")
     return status
 
 
-def _as_message(item: Message | dict[str, Any]) -> Message:
+def _prepare_message(
+    role: str, content: Content, status: str, error: str | None, **fields: Any
+) -> tuple[Message, EncodedContent]:
+    """A validated message (as Message.create makes) and its stored form.
+
+    Each image is decoded once, where Message.create and then encode_content would
+    decode it twice.
+    """
+    validate_role(role)
+    encoded = encode_content(content)  # validates the content
+    message = Message(
+        role=role, content=copy.deepcopy(content), status=status, error=error, **fields
+    )
+    return message, encoded
+
+
+def _snapshot(item: Message | dict[str, Any]) -> Message | dict[str, Any]:
+    # A private copy taken on the caller's side, so a worker thread can read it safely.
     if isinstance(item, Message):
-        return Message.create(
-            item.role,
-            item.content,
-            id=item.id,
-            created_at=item.created_at,
-            status=_checked_status(item.status),
-            error=item.error,
-        )
+        return replace(item, content=copy.deepcopy(item.content))
     if not isinstance(item, dict) or "role" not in item or "content" not in item:
         raise ValueError("each message must be a Message or a dict with 'role' and 'content'")
-    return Message.create(item["role"], item["content"])
+    return {"role": item["role"], "content": copy.deepcopy(item["content"])}
+
+
+def _content_of(item: Message | dict[str, Any]) -> object:
+    return item.content if isinstance(item, Message) else item["content"]
+
+
+def _prepare_history(
+    items: Sequence[Message | dict[str, Any]],
+) -> tuple[list[Message], list[EncodedContent]]:
+    prepared = [
+        _prepare_message(
+            item.role,
+            item.content,
+            _checked_status(item.status),
+            item.error,
+            id=item.id,
+            created_at=item.created_at,
+        )
+        if isinstance(item, Message)
+        else _prepare_message(item["role"], item["content"], "complete", None)
+        for item in items
+    ]
+    return [m for m, _ in prepared], [e for _, e in prepared]
+
+
+def _build_history(
+    session_id: str, rows: Sequence[Any], image_bytes: dict[str, bytes]
+) -> list[Message]:
+    history = []
+    for r in rows:
+        content, ok = decode_content(r.content_type, r.content, image_bytes)
+        if not ok:
+            log.warning("message %s of session %s has unreadable content", r.id, session_id)
+        history.append(
+            Message(
+                role=r.role,
+                content=content,
+                id=r.id,
+                created_at=r.created_at,
+                status=r.status,
+                error=r.error,
+            )
+        )
+    return history
+
+
+# Inserts a message one past the last stored position of its session: even if memory and
+# disk ever disagreed about how many messages there are, a new message can be stored.
+# Built once, so SQLAlchemy's statement cache serves it without rebuilding its key.
+_APPEND_MESSAGE = insert(tables.messages).values(
+    position=select(func.coalesce(func.max(tables.messages.c.position) + 1, 0))
+    .where(tables.messages.c.session_id == bindparam("of_session"))
+    .scalar_subquery()
+)
 
 
 def _find_message(session: Session, message_id: str) -> Message:
@@ -588,9 +783,10 @@ def _session_row(session: Session) -> dict[str, Any]:
 
 
 def _message_row(
-    message: Message, session_id: str, position: int, encoded: EncodedContent
+    message: Message, session_id: str, position: int | None, encoded: EncodedContent
 ) -> dict[str, Any]:
-    return {
+    """The row of ``message``; without a position when ``position`` is None."""
+    row = {
         "id": message.id,
         "session_id": session_id,
         "position": position,
@@ -601,6 +797,9 @@ def _message_row(
         "error": message.error,
         "created_at": message.created_at,
     }
+    if position is None:
+        del row["position"]
+    return row
 
 
 async def _store_images(conn: AsyncConnection, message_id: str, found: dict[str, bytes]) -> None:

@@ -7,7 +7,6 @@ reading a message back yields exactly the content that was written.
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
@@ -15,7 +14,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatdesk.domain import Content, parse_image_data_url, validate_content
+from chatdesk.domain import (
+    Content,
+    DataUrl,
+    encode_base64,
+    is_image_mime,
+    parse_content,
+    sniff_image_format,
+    validate_content,
+)
 
 IMAGE_REF_PREFIX = "chatdesk-image:"
 
@@ -30,25 +37,35 @@ class EncodedContent:
 
 
 def encode_content(content: Content) -> EncodedContent:
-    """Encode validated content for storage, moving image bytes out of the cell."""
+    """Validate content and encode it for storage, moving image bytes out of the cell.
+
+    Raises ValueError (as :func:`chatdesk.domain.validate_content`) for invalid content.
+    Each image is decoded once; for large images this is CPU work worth a worker thread.
+    """
+    parsed_images = parse_content(content)
     if isinstance(content, str):
         return EncodedContent("text", content)
     blocks = copy.deepcopy(content)
     found: dict[str, bytes] = {}
-    for block in blocks:
-        if block.get("type") != "image_url":
-            continue
-        url = block["image_url"]["url"]
-        if not url.startswith("data:"):
-            continue
-        parsed = parse_image_data_url(url)
+    for index, parsed in parsed_images.items():
         # Only canonical base64 can be rebuilt byte for byte; anything else stays inline.
-        if base64.b64encode(parsed.data).decode("ascii") != parsed.base64_text:
+        if not _is_canonical(parsed):
             continue
         digest = hashlib.sha256(parsed.data).hexdigest()
         found[digest] = parsed.data
-        block["image_url"]["url"] = f"{IMAGE_REF_PREFIX}{digest};{parsed.mime}"
+        blocks[index]["image_url"]["url"] = f"{IMAGE_REF_PREFIX}{digest};{parsed.mime}"
     return EncodedContent("blocks", json.dumps(blocks, ensure_ascii=False), found)
+
+
+def _is_canonical(parsed: DataUrl) -> bool:
+    # Strictly decoded base64 is whole quads of the alphabet. Every quad but the last
+    # stands for exactly three bytes, so only the last (whose padding leaves bits unused,
+    # or after which extra "=" may follow) can differ from what b64encode would write.
+    text, data = parsed.base64_text, parsed.data
+    if len(text) != 4 * -(-len(data) // 3):
+        return False
+    tail = len(data) % 3 or 3
+    return encode_base64(data[-tail:]) == text[-4:]
 
 
 def image_refs(cell: str) -> list[str]:
@@ -68,19 +85,24 @@ def decode_content(
     if content_type != "blocks":
         return cell, True
     blocks = _parse_blocks(cell)
-    if blocks is None:
+    if not blocks:
         return cell, False
+    others = []
     for block in blocks:
         ref = _ref_of(block)
         if ref is None:
+            others.append(block)
             continue
         digest, mime = ref
         data = image_bytes.get(digest)
-        if data is None:
+        # The bytes were validated when they were written: rebuilding the data URL is
+        # enough, decoding it again to re-validate would double the cost of opening.
+        if data is None or not is_image_mime(mime) or sniff_image_format(data) is None:
             return cell, False
-        block["image_url"]["url"] = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        block["image_url"]["url"] = f"data:{mime};base64,{encode_base64(data)}"
     try:
-        validate_content(blocks)
+        if others:
+            validate_content(others)
     except ValueError:
         return cell, False
     return blocks, True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -35,14 +36,18 @@ def _create_schema_v1(connection: Connection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1,)
 
 
-def _set_pragmas(dbapi_connection: object, _record: object) -> None:
+# How long a write waits for another connection's lock before giving up.
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+def _set_pragmas(dbapi_connection: object, _record: object, *, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     # WAL lets the window read while a reply is being written; NORMAL is durable across
     # application crashes, which is what a kill mid-reply needs.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.close()
 
 
@@ -55,13 +60,19 @@ def database_path(database_url: str) -> Path | None:
 
 
 async def open_database(
-    database_url: str, *, migrations: Sequence[Migration] = MIGRATIONS
+    database_url: str,
+    *,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
 ) -> AsyncEngine:
     """Open (creating or upgrading) the database at ``database_url``.
 
     Before any migration runs on a database that already holds data, the file is copied
-    to ``<name>.backup-v<old version>-<UTC time>`` next to it.
+    to ``<name>.backup-v<old version>-<UTC time>`` next to it. A write waits up to
+    ``busy_timeout_ms`` for another program's lock before it fails with StorageError.
     """
+    if busy_timeout_ms < 0:
+        raise ValueError("busy_timeout_ms cannot be negative")
     url = make_url(database_url)
     if not url.drivername.startswith("sqlite"):
         raise StorageError(f"Only SQLite databases are supported, not {url.drivername!r}.")
@@ -72,9 +83,13 @@ async def open_database(
     if path is None:
         options["poolclass"] = StaticPool  # one shared in-memory database
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_folder(path.parent)
     engine = create_async_engine(url, **options)
-    event.listen(engine.sync_engine, "connect", _set_pragmas)
+    event.listen(
+        engine.sync_engine,
+        "connect",
+        functools.partial(_set_pragmas, busy_timeout_ms=busy_timeout_ms),
+    )
     try:
         await _migrate(engine, path, migrations)
     except DBAPIError as exc:
@@ -84,6 +99,17 @@ async def open_database(
         await engine.dispose()
         raise
     return engine
+
+
+def _create_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StorageError(
+            f"ChatDesk cannot create its data folder {folder}: {reason}. "
+            "Choose another folder with --data-dir."
+        ) from exc
 
 
 async def _migrate(engine: AsyncEngine, path: Path | None, migrations: Sequence[Migration]) -> None:

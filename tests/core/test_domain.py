@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import itertools
+import random
 
 import pytest
 
-from chatdesk.domain import Message, Session, sniff_image_format, validate_content
+from chatdesk.domain import (
+    Message,
+    Session,
+    decode_base64,
+    encode_base64,
+    is_image_mime,
+    parse_content,
+    sniff_image_format,
+    validate_content,
+)
 from tests.core.conftest import make_png, png_data_url
 
 
@@ -92,3 +104,64 @@ def test_context_puts_the_system_prompt_first() -> None:
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": [{"type": "text", "text": "hi"}]},
     ]
+
+
+def _strict_b64decode(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _sliced_decode(text: str, slice_chars: int) -> bytes | None:
+    try:
+        return decode_base64(text, slice_chars=slice_chars)
+    except ValueError:
+        return None
+
+
+def test_sliced_base64_decoding_accepts_and_rejects_exactly_what_b64decode_does() -> None:
+    # Tiny slices, so every way padding and bad characters can fall across slices is met.
+    texts = ["".join(t) for n in range(11) for t in itertools.product("AQ=", repeat=n)]
+    rng = random.Random(5)
+    alphabet = "AQg+/=\n é_-"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(17))) for _ in range(3000)]
+    texts += [base64.b64encode(rng.randbytes(n)).decode() for n in range(40)]
+    for text in texts:
+        expected = _strict_b64decode(text)
+        for slice_chars in (4, 8, 1 << 20):
+            assert _sliced_decode(text, slice_chars) == expected, (text, slice_chars)
+
+
+def test_sliced_base64_encoding_is_b64encode() -> None:
+    rng = random.Random(6)
+    for n in range(50):
+        data = rng.randbytes(n)
+        for slice_bytes in (3, 6, 3 << 18):
+            assert encode_base64(data, slice_bytes=slice_bytes) == base64.b64encode(data).decode()
+    big = rng.randbytes(3_000_001)
+    assert decode_base64(encode_base64(big)) == big
+    assert encode_base64(big) == base64.b64encode(big).decode()
+
+
+def test_parse_content_returns_each_decoded_image_by_block_index() -> None:
+    png = make_png()
+    content = [
+        {"type": "text", "text": "two pictures"},
+        {"type": "image_url", "image_url": {"url": png_data_url()}},
+        {"type": "image_url", "image_url": {"url": "https://example.org/cat.png"}},
+        {"type": "image_url", "image_url": {"url": png_data_url(rgb=(0, 0, 0))}},
+    ]
+    parsed = parse_content(content)
+    assert sorted(parsed) == [1, 3]
+    assert (parsed[1].mime, parsed[1].data) == ("image/png", png)
+    assert parse_content("plain text") == {}
+    with pytest.raises(ValueError, match="block 1"):
+        parse_content([{"type": "text", "text": "ok"}, {"type": "video"}])
+
+
+def test_is_image_mime() -> None:
+    assert is_image_mime("image/png") and is_image_mime("image/svg+xml")
+    assert not is_image_mime("text/html")
+    assert not is_image_mime("image/png;base64,")
+    assert not is_image_mime("image/")
