@@ -263,9 +263,18 @@ class ChatEngine:
                 text += item
                 try:
                     if reply is None:
-                        reply = await self._manager.add_message(
-                            session_id, "assistant", text, status="streaming"
+                        adding = asyncio.ensure_future(
+                            self._manager.add_message(
+                                session_id, "assistant", text, status="streaming"
+                            )
                         )
+                        try:
+                            reply = await asyncio.shield(adding)
+                        except asyncio.CancelledError:
+                            # Stored all the same: keep it, so it ends as "cancelled" below
+                            # instead of staying "streaming".
+                            reply = await adding
+                            raise
                         flusher = asyncio.create_task(flush_periodically())
                     else:
                         dirty = True

@@ -100,6 +100,38 @@ async def test_stop_while_the_user_message_is_written_keeps_it_and_asks_nothing(
     assert openai_server.requests == []
 
 
+async def test_a_reader_cancelled_while_the_reply_is_first_stored_leaves_it_cancelled(
+    engine: ChatEngine,
+    manager: SessionManager,
+    openai_server: OpenAITestServer,
+    db_path: Path,
+) -> None:
+    openai_server.reply = LONG_REPLY
+    openai_server.chunk_delay = 0.02
+    session = await manager.create_session("Cut short")
+    reader: list[asyncio.Task[list[str]]] = []
+    added: list[str | None] = []
+
+    def cancel_the_reader_when_the_reply_is_stored(event: SessionEvent) -> None:
+        if event.kind == MESSAGE_ADDED and event.session_id == session.id:
+            added.append(event.message_id)
+            if len(added) == 2:  # the question, then the reply's first token
+                reader[0].cancel()
+
+    manager.add_listener(cancel_the_reader_when_the_reply_is_stored)
+    reader.append(asyncio.create_task(drain(engine.send(session.id, "Tell me everything"))))
+    with pytest.raises(asyncio.CancelledError):
+        await reader[0]
+
+    rows = stored_messages(db_path, session.id)
+    assert [(role, status) for role, _, status, _ in rows] == [
+        ("user", "complete"),
+        ("assistant", "cancelled"),
+    ]
+    history = (await manager.require_session(session.id)).history
+    assert history[-1].status == "cancelled"
+
+
 async def test_stop_just_before_the_request_starts_ends_the_turn_instead_of_hanging(
     manager: SessionManager,
     provider: OpenAICompatibleProvider,
