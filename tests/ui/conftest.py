@@ -36,6 +36,13 @@ def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     loop._QEventLoop__is_running = False  # type: ignore[attr-defined]
     asyncio.events._set_running_loop(None)
     loop.close()
+    # qasync's close() only marks its timer object stopped: Qt timers of callbacks still
+    # scheduled (e.g. an HTTP client's timeouts) stay registered and would fire into that
+    # object after Python has freed it, crashing a later test. Kill them now.
+    timers = loop._timer  # type: ignore[attr-defined]
+    for timer_id in list(timers._SimpleTimer__callbacks):  # type: ignore[attr-defined]
+        timers.killTimer(timer_id)
+    timers._SimpleTimer__callbacks.clear()  # type: ignore[attr-defined]
     asyncio.set_event_loop(None)
 
 
