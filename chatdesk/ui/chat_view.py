@@ -71,8 +71,7 @@ class MessageDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         """The row's size: the view's width by the layout's (cached) height."""
-        layout = self.layout_for(index)
-        return QSize(layout.row_width, layout.height)
+        return self.layout_for(index).size
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         """Nothing: the row's widget draws the message."""
@@ -114,6 +113,10 @@ class ChatView(QListView):
         self._heights: dict[str, int] = {}
         self._loading_older = False
         self._sync_pending = False
+        # What the rows' widgets were last matched to (scroll position, rows, viewport
+        # size, row heights): a streamed token that changes none of these needs no sync.
+        self._synced_for: tuple[int, int, int, int, int] | None = None
+        self._heights_generation = 0
         self.setObjectName("chatView")
         self.setAccessibleName("chatView")
         self.renderer = MessageRenderer(self.font(), self.palette())
@@ -136,7 +139,6 @@ class ChatView(QListView):
         bar.rangeChanged.connect(self._on_range_changed)
         model.modelAboutToBeReset.connect(self._forget_rows)
         model.modelReset.connect(self._after_reset)
-        model.dataChanged.connect(self._on_data_changed)
         model.rowsInserted.connect(self._schedule_editor_sync)
         model.rowsRemoved.connect(self._schedule_editor_sync)
 
@@ -198,21 +200,41 @@ class ChatView(QListView):
     def _forget_rows(self) -> None:
         self._editors.clear()
         self._heights.clear()
+        self._synced_for = None
 
     def _after_reset(self) -> None:
         self._follow_bottom = True
         self.scrollToBottom()
         self._sync_editors()
 
-    def _on_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
+    def dataChanged(
+        self,
+        top_left: _Index,
+        bottom_right: _Index,
+        roles: list[int] | None = None,
+    ) -> None:
+        """Refresh changed rows; re-lay out the list only when a row's height changed.
+
+        QListView re-lays out every row on any change; a streamed token rarely changes
+        its message's height, so most tokens only refresh that row's widget.
+        """
+        resized = False
         for row in range(top_left.row(), bottom_right.row() + 1):
             index = self._model.index(row)
             message = self._model.message(row)
             height = self._delegate.layout_for(index).height
             if self._heights.get(message.id) != height:
                 self._heights[message.id] = height
-                # Re-lays out rows (cheaply: their heights are cached) on the next pass.
-                self._delegate.sizeHintChanged.emit(index)
+                self._heights_generation += 1
+                resized = True
+        if resized:
+            super().dataChanged(top_left, bottom_right, roles or [])
+            return
+        for row in range(top_left.row(), bottom_right.row() + 1):
+            index = self._model.index(row)
+            widget = self.indexWidget(index)
+            if widget is not None:
+                self._delegate.setEditorData(widget, index)
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
@@ -233,6 +255,17 @@ class ChatView(QListView):
         """Open message widgets for the rows in view, close those scrolled away."""
         self._sync_pending = False
         count = self._model.rowCount()
+        viewport = self.viewport()
+        state = (
+            self.verticalScrollBar().value(),
+            count,
+            viewport.width(),
+            viewport.height(),
+            self._heights_generation,
+        )
+        if state == self._synced_for and all(p.isValid() for p in self._editors.values()):
+            return
+        self._synced_for = state
         wanted: dict[str, QPersistentModelIndex] = {}
         if count:
             middle = self.viewport().width() // 2
@@ -291,6 +324,7 @@ class ChatView(QListView):
         super().changeEvent(event)
         if event.type() in (event.Type.PaletteChange, event.Type.FontChange):
             self.renderer.set_palette(self.palette())
+            self._synced_for = None  # every row's height may have changed
             self._refresh_editors()
             self.doItemsLayout()
 

@@ -83,6 +83,11 @@ class MessageLayout:
     bubble_width: int
     bubble_height: int
     parts: list[Part] = field(default_factory=list)
+    # The row's size, made once: the view asks for every row's size on each layout pass.
+    size: QSize = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.size = QSize(self.row_width, self.height)
 
     @property
     def height(self) -> int:
