@@ -35,7 +35,7 @@ mkdir "$scratch/home" "$scratch/tmp"
 cp -a dist/chatdesk "$scratch/"
 
 run_clean() {  # run the copied bundle with nothing from this shell or repository around it
-  (cd "$scratch/chatdesk" && env -i HOME="$scratch/home" PATH=/usr/bin:/bin \
+  (cd "$scratch/chatdesk" && env -i HOME="$scratch/home" PATH=/usr/bin:/bin LANG=C.UTF-8 \
     TMPDIR="$scratch/tmp" QT_QPA_PLATFORM=offscreen timeout "$@")
 }
 
