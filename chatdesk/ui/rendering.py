@@ -8,7 +8,6 @@ re-wrapped when the width changes; the message widget shows that same document.
 
 from __future__ import annotations
 
-import base64
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -264,8 +263,10 @@ def _image_bytes(url: str) -> bytes:
 
 
 def _buffer(url: str) -> QBuffer:
-    head, _, data = url.partition(",")
-    raw = base64.b64decode(data) if head.endswith(";base64") else b""
+    try:
+        raw = parse_image_data_url(url).data
+    except ValueError:  # shown as an unreadable image, never raised into a paint
+        raw = b""
     buffer = QBuffer()
     buffer.setData(QByteArray(raw))
     buffer.open(QIODevice.OpenModeFlag.ReadOnly)
