@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -260,3 +261,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return loop.run_until_complete(run(app, options))
     finally:
         loop.close()
+        if options.temporary_data_dir:
+            shutil.rmtree(options.data_dir, ignore_errors=True)

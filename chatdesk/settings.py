@@ -57,6 +57,8 @@ class StartupOptions:
     model: str | None
     api_key: str | None
     self_test: bool = False
+    # A folder made for this run only (the self-test's), removed when the app exits.
+    temporary_data_dir: bool = False
 
     @property
     def preferences_path(self) -> Path:
@@ -89,7 +91,8 @@ def parse_startup_options(
     """Combine command-line arguments and environment variables into StartupOptions."""
     env = os.environ if environ is None else environ
     args = build_arg_parser().parse_args(argv)
-    if args.self_test and args.data_dir is None and args.database_url is None:
+    temporary = args.self_test and args.data_dir is None and args.database_url is None
+    if temporary:
         args.data_dir = Path(tempfile.mkdtemp(prefix="chatdesk-self-test-"))
     data_dir = (args.data_dir or default_data_dir()).expanduser()
     database_url = (
@@ -109,6 +112,7 @@ def parse_startup_options(
         model=args.model or env.get("CHATDESK_MODEL") or None,
         api_key=env.get("OPENAI_API_KEY") or None,
         self_test=args.self_test,
+        temporary_data_dir=temporary,
     )
 
 

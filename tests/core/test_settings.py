@@ -86,3 +86,14 @@ def test_saving_preferences_keeps_a_stored_key_and_the_file_private(tmp_path: Pa
     assert '"sk-kept"' in path.read_text(encoding="utf-8")
     assert Preferences.load(path).default_model == "m"
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"]  # no temporary left
+
+
+def test_the_self_test_runs_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    options = parse_startup_options(["--self-test"], environ={})
+    try:
+        assert options.temporary_data_dir and options.data_dir.is_dir()
+        assert options.data_dir != default_data_dir()
+    finally:
+        options.data_dir.rmdir()
+    chosen = parse_startup_options(["--self-test", "--data-dir", str(tmp_path)], environ={})
+    assert not chosen.temporary_data_dir and chosen.data_dir == tmp_path
