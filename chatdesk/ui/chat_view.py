@@ -8,6 +8,8 @@ bottom only while the user is at the bottom.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from PySide6.QtCore import (
     QAbstractItemModel,
     QModelIndex,
@@ -110,7 +112,7 @@ class ChatView(QListView):
         self.empty_hint = "Ask anything"
         self._follow_bottom = True
         self._editors: dict[str, QPersistentModelIndex] = {}
-        self._heights: dict[str, int] = {}
+        self._heights: dict[str, tuple[int, int]] = {}  # message id: (width, height)
         self._loading_older = False
         self._sync_pending = False
         # What the rows' widgets were last matched to (scroll position, rows, viewport
@@ -219,22 +221,20 @@ class ChatView(QListView):
         its message's height, so most tokens only refresh that row's widget.
         """
         resized = False
-        for row in range(top_left.row(), bottom_right.row() + 1):
+        rows = range(top_left.row(), bottom_right.row() + 1)
+        for row in rows:
             index = self._model.index(row)
             message = self._model.message(row)
-            height = self._delegate.layout_for(index).height
-            if self._heights.get(message.id) != height:
-                self._heights[message.id] = height
+            # Keyed by width too: after a resize the row was laid out at a new width.
+            size = (self.row_width(), self._delegate.layout_for(index).height)
+            if self._heights.get(message.id) != size:
+                self._heights[message.id] = size
                 self._heights_generation += 1
                 resized = True
         if resized:
             super().dataChanged(top_left, bottom_right, roles or [])
-            return
-        for row in range(top_left.row(), bottom_right.row() + 1):
-            index = self._model.index(row)
-            widget = self.indexWidget(index)
-            if widget is not None:
-                self._delegate.setEditorData(widget, index)
+        else:
+            self._refresh_editors(rows)
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
@@ -311,13 +311,15 @@ class ChatView(QListView):
             self.scrollToBottom()
         self._schedule_editor_sync()
 
-    def _refresh_editors(self) -> None:
-        for persistent in self._editors.values():
-            if persistent.isValid():
-                index = self._model.index(persistent.row())
-                widget = self.indexWidget(index)
-                if widget is not None:
-                    self._delegate.setEditorData(widget, index)
+    def _refresh_editors(self, rows: Iterable[int] | None = None) -> None:
+        """Show the current message in the widgets of ``rows`` (default: all with one)."""
+        if rows is None:
+            rows = [p.row() for p in self._editors.values() if p.isValid()]
+        for row in rows:
+            index = self._model.index(row)
+            widget = self.indexWidget(index)
+            if widget is not None:
+                self._delegate.setEditorData(widget, index)
 
     def changeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
         """A palette or font change (e.g. the system switched to dark) restyles messages."""
@@ -325,6 +327,7 @@ class ChatView(QListView):
         if event.type() in (event.Type.PaletteChange, event.Type.FontChange):
             self.renderer.set_palette(self.palette())
             self._synced_for = None  # every row's height may have changed
+            self._heights.clear()
             self._refresh_editors()
             self.doItemsLayout()
 

@@ -258,17 +258,13 @@ class ImageCache:
 def _image_bytes(url: str) -> bytes:
     try:
         return parse_image_data_url(url).data
-    except ValueError:
+    except ValueError:  # shown as an unreadable image, never raised into a paint
         return b""
 
 
 def _buffer(url: str) -> QBuffer:
-    try:
-        raw = parse_image_data_url(url).data
-    except ValueError:  # shown as an unreadable image, never raised into a paint
-        raw = b""
     buffer = QBuffer()
-    buffer.setData(QByteArray(raw))
+    buffer.setData(QByteArray(_image_bytes(url)))
     buffer.open(QIODevice.OpenModeFlag.ReadOnly)
     return buffer
 
