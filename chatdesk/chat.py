@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session, content_text
-from chatdesk.providers.base import Provider, ProviderError
+from chatdesk.providers.base import CANCELLED_FINISH, Provider, ProviderError
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.storage.database import StorageError
 
@@ -392,6 +392,8 @@ async def _pump(
         stream = provider.stream(context, model=model, **options)
         async for delta in stream:
             queue.put_nowait(delta)
+        if stream.finish_reason == CANCELLED_FINISH:
+            return  # stopped by the provider (it was closed): a cancelled reply
         queue.put_nowait(_END)
     except Exception as exc:
         queue.put_nowait(exc)

@@ -59,6 +59,10 @@ class StreamInterruptedError(ProviderError):
     """The connection was lost after the reply had started streaming."""
 
 
+# The finish reason of a reply the provider itself stopped early (e.g. closed mid-reply).
+CANCELLED_FINISH = "cancelled"
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts for one reply, as reported by the backend."""

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatdesk.providers.base import (
+    CANCELLED_FINISH,
     ContextTooLongError,
     ModelNotFoundError,
     Provider,
@@ -47,7 +48,6 @@ DEFAULT_MAX_TOKENS = 1024
 # Small models loop on one phrase or emoji without a repeat penalty (llama.cpp's own
 # default is 1.0, i.e. none); 1.1 is the value llama.cpp's examples use.
 DEFAULT_REPEAT_PENALTY = 1.1
-CANCELLED = "cancelled"
 
 # Generation options llama.cpp's create_chat_completion understands; others are ignored.
 _SUPPORTED_OPTIONS = frozenset(
@@ -342,13 +342,13 @@ class LocalModelProvider(Provider):
             raise ProviderError("The local model was closed while a reply was starting.")
         tokens = 0
         if stop.is_set():
-            return StreamEnd(CANCELLED, Usage(completion_tokens=tokens))
+            return StreamEnd(CANCELLED_FINISH, Usage(completion_tokens=tokens))
         chunks: Any = llm.create_chat_completion(messages=messages, stream=True, **kwargs)
         finish_reason: str | None = None
         try:
             for chunk in chunks:
                 if stop.is_set():
-                    finish_reason = CANCELLED
+                    finish_reason = CANCELLED_FINISH
                     break
                 choice = chunk["choices"][0]
                 text = choice["delta"].get("content")

@@ -287,3 +287,21 @@ async def test_close_mid_reply_frees_the_model() -> None:
     text, _ = await collect(provider.stream(GREETING, max_tokens=3, temperature=0))
     assert text
     await provider.close()
+
+
+async def test_a_reply_cut_off_by_closing_the_model_is_stored_as_cancelled(
+    manager: SessionManager,  # noqa: F811
+) -> None:
+    provider = LocalModelProvider()
+    await provider.load(warm_up=False)
+    engine = ChatEngine(manager, provider, auto_title=False, generation_options={"max_tokens": 400})
+    session = await manager.create_session()
+    received = []
+    async for delta in engine.send(session.id, LONG_PROMPT):
+        received.append(delta)
+        if len(received) == 2:
+            await provider.close()  # as at shutdown, while the reply streams
+    reply = (await manager.require_session(session.id)).history[-1]
+    assert reply.role == "assistant" and reply.content == "".join(received)
+    assert reply.status == "cancelled"
+    await provider.close()
