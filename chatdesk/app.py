@@ -96,6 +96,8 @@ def run_preferences(
             runtime_keys[options.base_url] = options.api_key
     elif options.provider == LOCAL_PROVIDER:
         override = (LOCAL_PROVIDER, options.model)
+    elif options.model:  # a model of the default provider (a .gguf file when it is local)
+        override = (preferences.default_provider, options.model)
     if override is not None:
         preferences.default_provider, preferences.default_model = override
 
