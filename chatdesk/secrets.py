@@ -26,7 +26,7 @@ SERVICE = "chatdesk"
 API_KEYS = "api_keys"
 NO_KEYRING_WARNING = (
     "No system keyring was found, so API keys are kept only until ChatDesk closes. "
-    "Tick 'Store in settings file' to keep a key (stored unencrypted)."
+    "Tick 'Store the key in the settings file' to keep it (not encrypted)."
 )
 
 

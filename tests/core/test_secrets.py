@@ -150,7 +150,7 @@ def test_without_keyring_a_warning_is_given(no_keyring: None, settings_file: Pat
     assert not store.keyring_available
     assert store.warning is not None
     assert "keyring" in store.warning
-    assert "Store in settings file" in store.warning
+    assert "Store the key in the settings file" in store.warning
 
 
 def test_without_keyring_keys_live_in_memory_only(no_keyring: None, settings_file: Path) -> None:
