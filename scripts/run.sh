@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh window
-[ -x .venv/bin/python ] || python3 -m venv .venv
+bash scripts/venv.sh
 .venv/bin/pip install -q -e .
 exec .venv/bin/chatdesk "$@"

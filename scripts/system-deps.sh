@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu libraries Qt needs when they are missing, and nothing else.
+# Installs what ChatDesk needs from Debian/Ubuntu when it is missing: the libraries Qt
+# needs, a C++ compiler for llama-cpp-python, and Python's venv module.
 # Usage: scripts/system-deps.sh [window]   ("window" adds what a real X11 window needs.)
 set -euo pipefail
 
@@ -10,6 +11,10 @@ if [ "${1:-}" = "window" ]; then
              libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxkbcommon-x11-0
              libwayland-cursor0)
 fi
+
+# llama-cpp-python compiles on install; the venv module needs ensurepip (Debian splits both).
+command -v g++ >/dev/null 2>&1 || packages+=(g++)
+python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/system-deps.sh
-[ -x .venv/bin/python ] || python3 -m venv .venv
+bash scripts/venv.sh
 # pip's wheel cache (~/.cache/pip) keeps the llama-cpp-python build between runs.
 .venv/bin/pip install -q -e '.[test]'
 .venv/bin/ruff check .
