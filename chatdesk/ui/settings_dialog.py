@@ -59,6 +59,14 @@ def describe_models(models: list[str]) -> str:
     return f"Connected: {len(models)} {noun} ({shown}{more})."
 
 
+def _button(text: str, name: str, on_click: Callable[[], object]) -> QPushButton:
+    """A push button with an object name (for tests and accessibility) and its action."""
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.clicked.connect(on_click)
+    return button
+
+
 async def fetch_models(base_url: str, api_key: str | None) -> list[str]:
     """Ask the server at ``base_url`` for its models (raises ProviderError in words)."""
     provider = build_provider(base_url, None, api_key)
@@ -127,12 +135,10 @@ class SettingsDialog(QDialog):
         self.server_list = QListWidget()
         self.server_list.setObjectName("serverList")
         self.server_list.setMaximumHeight(110)
-        self.refresh_button = QPushButton("Test and refresh models")
-        self.refresh_button.setObjectName("refreshServerButton")
-        self.refresh_button.clicked.connect(self.test_selected)
-        self.remove_button = QPushButton("Remove")
-        self.remove_button.setObjectName("removeServerButton")
-        self.remove_button.clicked.connect(self.remove_selected)
+        self.refresh_button = _button(
+            "Test and refresh models", "refreshServerButton", self.test_selected
+        )
+        self.remove_button = _button("Remove", "removeServerButton", self.remove_selected)
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.refresh_button)
@@ -159,12 +165,8 @@ class SettingsDialog(QDialog):
         self.keyring_warning.setWordWrap(True)
         self.keyring_warning.setVisible(not keyring_ok)
         self.store_in_file.setVisible(not keyring_ok)
-        self.test_button = QPushButton("Test")
-        self.test_button.setObjectName("testServerButton")
-        self.test_button.clicked.connect(self.test_new)
-        self.add_button = QPushButton("Add server")
-        self.add_button.setObjectName("addServerButton")
-        self.add_button.clicked.connect(self.add_server)
+        self.test_button = _button("Test", "testServerButton", self.test_new)
+        self.add_button = _button("Add server", "addServerButton", self.add_server)
         self.status = QLabel()
         self.status.setObjectName("serverStatus")
         self.status.setWordWrap(True)
@@ -173,8 +175,6 @@ class SettingsDialog(QDialog):
         form.addRow("Name", self.name_edit)
         form.addRow("Base URL", self.url_edit)
         form.addRow("API key", self.key_edit)
-        form.addRow("", self.keyring_warning)
-        form.addRow("", self.store_in_file)
         add_row = QHBoxLayout()
         add_row.addStretch(1)
         add_row.addWidget(self.test_button)
@@ -184,6 +184,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.server_list)
         layout.addLayout(row)
         layout.addLayout(form)
+        # Outside the form: a wrapped label in a QFormLayout row gets one line's height.
+        layout.addWidget(self.keyring_warning)
+        layout.addWidget(self.store_in_file)
         layout.addLayout(add_row)
         layout.addWidget(self.status)
         return group
@@ -193,12 +196,12 @@ class SettingsDialog(QDialog):
         self.local_list = QListWidget()
         self.local_list.setObjectName("localModelList")
         self.local_list.setMaximumHeight(80)
-        self.add_local_button = QPushButton("Add model file…")
-        self.add_local_button.setObjectName("addLocalModelButton")
-        self.add_local_button.clicked.connect(self.choose_local_model)
-        self.remove_local_button = QPushButton("Remove")
-        self.remove_local_button.setObjectName("removeLocalModelButton")
-        self.remove_local_button.clicked.connect(self.remove_local_model)
+        self.add_local_button = _button(
+            "Add model file…", "addLocalModelButton", self.choose_local_model
+        )
+        self.remove_local_button = _button(
+            "Remove", "removeLocalModelButton", self.remove_local_model
+        )
         self.local_status = QLabel("The bundled SmolLM2 model is always available.")
         self.local_status.setObjectName("localModelStatus")
         self.local_status.setWordWrap(True)
