@@ -16,7 +16,6 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from chatdesk.storage.tables import metadata
 
 
 class StorageError(RuntimeError):
@@ -26,10 +25,35 @@ class StorageError(RuntimeError):
 Migration = Callable[[Connection], None]
 
 
+# The version-1 schema as it was first shipped. tables.py describes the newest schema;
+# later versions change this one step by step through the migrations after it.
+_SCHEMA_V1 = (
+    "CREATE TABLE sessions (id VARCHAR NOT NULL, owner VARCHAR DEFAULT 'local' NOT NULL, "
+    "title VARCHAR NOT NULL, kind VARCHAR DEFAULT 'chat' NOT NULL, task_id VARCHAR, "
+    "system_prompt TEXT, provider VARCHAR, model VARCHAR, created_at FLOAT NOT NULL, "
+    "updated_at FLOAT NOT NULL, message_count INTEGER DEFAULT '0' NOT NULL, PRIMARY KEY (id))",
+    "CREATE INDEX ix_sessions_updated_at ON sessions (updated_at)",
+    "CREATE INDEX ix_sessions_owner_updated_at ON sessions (owner, updated_at)",
+    "CREATE UNIQUE INDEX ux_sessions_task_id ON sessions (task_id) "
+    "WHERE kind = 'task' AND task_id IS NOT NULL",
+    "CREATE TABLE messages (id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, "
+    "position INTEGER NOT NULL, role VARCHAR NOT NULL, "
+    "content_type VARCHAR DEFAULT 'text' NOT NULL, content TEXT NOT NULL, "
+    "status VARCHAR DEFAULT 'complete' NOT NULL, error TEXT, created_at FLOAT NOT NULL, "
+    "PRIMARY KEY (id), FOREIGN KEY(session_id) REFERENCES sessions (id) ON DELETE CASCADE)",
+    "CREATE UNIQUE INDEX ux_messages_session_position ON messages (session_id, position)",
+    "CREATE TABLE images (sha256 VARCHAR NOT NULL, data BLOB NOT NULL, size INTEGER NOT NULL, "
+    "PRIMARY KEY (sha256))",
+    "CREATE TABLE message_images (message_id VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, "
+    "FOREIGN KEY(message_id) REFERENCES messages (id) ON DELETE CASCADE)",
+    "CREATE INDEX ix_message_images_message ON message_images (message_id)",
+    "CREATE INDEX ix_message_images_sha256 ON message_images (sha256)",
+)
+
+
 def _create_schema_v1(connection: Connection) -> None:
-    # tables.py describes the newest schema. When a later migration changes it, replace
-    # this call with the version-1 DDL so old files are still upgraded step by step.
-    metadata.create_all(connection)
+    for statement in _SCHEMA_V1:
+        connection.execute(text(statement))
 
 
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.

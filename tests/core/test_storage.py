@@ -15,6 +15,7 @@ from chatdesk.settings import sqlite_url
 from chatdesk.storage import StorageError, open_database
 from chatdesk.storage.content_codec import IMAGE_REF_PREFIX, decode_content, encode_content
 from chatdesk.storage.database import MIGRATIONS
+from chatdesk.storage.tables import metadata
 from tests.core.conftest import make_png, png_data_url, query
 
 
@@ -42,13 +43,27 @@ async def test_migration_runs_after_a_backup_of_the_old_file(db_url: str, db_pat
     engine = await open_database(db_url, migrations=(*MIGRATIONS, add_pinned_column))
     await engine.dispose()
 
-    backups = list(db_path.parent.glob("chat.db.backup-v1-*"))
+    latest = len(MIGRATIONS)
+    backups = list(db_path.parent.glob(f"chat.db.backup-v{latest}-*"))
     assert len(backups) == 1
     assert query(backups[0], "SELECT content FROM messages") == [("do not lose me",)]
-    assert query(backups[0], "SELECT version FROM schema_version") == [(1,)]
-    assert query(db_path, "SELECT version FROM schema_version") == [(2,)]
+    assert query(backups[0], "SELECT version FROM schema_version") == [(latest,)]
+    assert query(db_path, "SELECT version FROM schema_version") == [(latest + 1,)]
     assert query(db_path, "SELECT title, pinned FROM sessions") == [("precious", 0)]
     assert query(db_path, "SELECT content FROM messages") == [("do not lose me",)]
+
+
+async def test_migrations_build_exactly_the_schema_tables_py_describes(
+    db_url: str, db_path: Path
+) -> None:
+    engine = await open_database(db_url)
+    await engine.dispose()
+    for table in metadata.sorted_tables:
+        stored = {row[1] for row in query(db_path, f"PRAGMA table_info({table.name})")}
+        assert stored == set(table.columns.keys()), f"table {table.name} differs"
+        stored_indexes = {row[1] for row in query(db_path, f"PRAGMA index_list({table.name})")}
+        declared = {index.name for index in table.indexes}
+        assert declared <= stored_indexes, f"indexes of {table.name} differ"
 
 
 async def test_a_database_from_a_newer_version_is_refused(db_url: str, db_path: Path) -> None:
