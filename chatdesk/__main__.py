@@ -1,5 +1,5 @@
-"""``python -m chatdesk`` starts the desktop app."""
+"""``python -m chatdesk`` starts the desktop app, or runs a subcommand (see ``cli.py``)."""
 
-from chatdesk.app import main
+from chatdesk.cli import main
 
 raise SystemExit(main())

@@ -12,7 +12,6 @@ Environment hooks (for benchmarks and packaging checks):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import shutil
@@ -32,9 +31,10 @@ from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.runtime import run_preferences
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
-from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
+from chatdesk.settings import StartupOptions, parse_startup_options
 from chatdesk.storage.database import StorageError
 
 log = logging.getLogger(__name__)
@@ -76,40 +76,6 @@ def app_icon() -> QIcon:
         if path is not None:
             icon.addFile(str(path), QSize(size, size))
     return icon
-
-
-def run_preferences(
-    options: StartupOptions,
-) -> tuple[Preferences, dict[str, str], Callable[[Path], None]]:
-    """The preferences for this run, API keys given for this run, and how to save them.
-
-    ``--provider``/``--base-url``/``--model`` choose the default model for this run only:
-    saving writes the user's own default back unless they changed it meanwhile.
-    """
-    preferences = Preferences.load(options.preferences_path)
-    persisted = (preferences.default_provider, preferences.default_model)
-    runtime_keys: dict[str, str] = {}
-    override: tuple[str, str | None] | None = None
-    if options.provider == "openai" and options.base_url:
-        override = (options.base_url, options.model)
-        if options.api_key:
-            runtime_keys[options.base_url] = options.api_key
-    elif options.provider == LOCAL_PROVIDER:
-        override = (LOCAL_PROVIDER, options.model)
-    elif options.model:  # a model of the default provider (a .gguf file when it is local)
-        override = (preferences.default_provider, options.model)
-    if override is not None:
-        preferences.default_provider, preferences.default_model = override
-
-    def save(path: Path) -> None:
-        on_disk = preferences
-        if (preferences.default_provider, preferences.default_model) == override:
-            on_disk = dataclasses.replace(
-                preferences, default_provider=persisted[0], default_model=persisted[1]
-            )
-        on_disk.save(path)
-
-    return preferences, runtime_keys, save
 
 
 class _FirstPaintReporter(QObject):
@@ -246,7 +212,12 @@ def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start ChatDesk; returns the process exit code."""
-    options = parse_startup_options(argv)
+    from chatdesk import cli
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if cli.is_subcommand(arguments):  # serve, token, ...: no window
+        return cli.main(arguments)
+    options = parse_startup_options(arguments)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "chatdesk"])
     assert isinstance(app, QApplication)

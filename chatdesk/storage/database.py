@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 
-
 class StorageError(RuntimeError):
     """The database could not be opened or written; the message says what to do."""
 
@@ -56,8 +55,19 @@ def _create_schema_v1(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+def _add_api_tokens(connection: Connection) -> None:
+    """Version 2: the local HTTP API's tokens (hashes only)."""
+    connection.execute(
+        text(
+            "CREATE TABLE api_tokens (name VARCHAR NOT NULL, token_hash VARCHAR NOT NULL, "
+            "created_at FLOAT NOT NULL, PRIMARY KEY (name))"
+        )
+    )
+    connection.execute(text("CREATE UNIQUE INDEX ux_api_tokens_hash ON api_tokens (token_hash)"))
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1, _add_api_tokens)
 
 
 # How long a write waits for another connection's lock before giving up.

@@ -95,3 +95,14 @@ message_images = Table(
     Index("ix_message_images_message", "message_id"),
     Index("ix_message_images_sha256", "sha256"),
 )
+
+# Tokens of the local HTTP API: only a hash of each token is kept; ``name`` is the owner
+# of every session made through that token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("token_hash", String, nullable=False),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Index("ux_api_tokens_hash", "token_hash", unique=True),
+)
