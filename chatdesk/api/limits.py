@@ -8,6 +8,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
+# An over-large body is read and dropped up to this much before the 413 goes out: a
+# server that answers and closes while the client is still sending makes the client's
+# system reset the connection, and the client never sees the answer.
+DRAIN_BYTES = 64 * 1024 * 1024
 
 
 class BodySizeLimit:
@@ -30,6 +34,8 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
+            if declared <= DRAIN_BYTES:
+                await _drain(receive, DRAIN_BYTES)
             await self._refuse(send)
             return
         chunks: list[bytes] = []
@@ -42,6 +48,8 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
+                if message.get("more_body", False):
+                    await _drain(receive, DRAIN_BYTES - size)
                 await self._refuse(send)
                 return
             chunks.append(chunk)
@@ -68,6 +76,17 @@ class BodySizeLimit:
         ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive, budget: int) -> None:
+    """Read and drop the rest of a body, at most ``budget`` bytes of it."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _content_length(scope: Scope) -> int | None:
