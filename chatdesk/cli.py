@@ -105,7 +105,8 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 async def serve(options: StartupOptions, host: str, port: int) -> int:
     """Run the API until SIGTERM or SIGINT; replies in flight end stored as cancelled."""
-    from chatdesk.api import ApiContext, ApiServer
+    from chatdesk.api.app import ApiContext
+    from chatdesk.api.server import ApiServer
     from chatdesk.runtime import open_core
     from chatdesk.storage.api_tokens import TokenStore
 

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 import uvicorn
 
 from chatdesk.api.app import ApiContext, create_app
+from chatdesk.settings import DEFAULT_API_PORT
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8484
+DEFAULT_PORT = DEFAULT_API_PORT
 # How long in-flight requests get to finish once stopping began (replies are stopped
 # first, so this is a backstop).
 GRACEFUL_SECONDS = 5.0
