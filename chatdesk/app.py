@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatdesk import __version__
 from chatdesk.chat import ChatEngine
+from chatdesk.cli import run_subcommand
 from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
@@ -212,12 +213,10 @@ def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start ChatDesk; returns the process exit code."""
-    from chatdesk import cli
-
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if cli.is_subcommand(arguments):  # serve, token, ...: no window
-        return cli.main(arguments)
-    options = parse_startup_options(arguments)
+    handled = run_subcommand(sys.argv[1:] if argv is None else argv)
+    if handled is not None:
+        return handled
+    options = parse_startup_options(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "chatdesk"])
     assert isinstance(app, QApplication)

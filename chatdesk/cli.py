@@ -1,10 +1,9 @@
-"""ChatDesk's subcommands: ``serve`` (the API, headless) and ``token`` (API tokens).
+"""The ``chatdesk`` subcommands that run without a window (Qt-free).
 
-No Qt is imported for them: ``chatdesk serve`` runs on a machine without a display.
-``chatdesk`` with no subcommand starts the window (``chatdesk.app``), imported lazily.
-
-A subcommand is one entry of SUBCOMMANDS: a function that adds its arguments to its
-parser and a function that runs it with the parsed arguments and returns the exit code.
+``chatdesk serve`` runs the local HTTP API headless; ``chatdesk token`` creates, lists
+and revokes its tokens. ``chatdesk`` without a subcommand starts the window (see
+:mod:`chatdesk.app`). A subcommand is one entry of SUBCOMMANDS: a function of its
+arguments that returns the exit code.
 """
 
 from __future__ import annotations
@@ -15,22 +14,12 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from chatdesk.settings import LOCAL_PROVIDER, StartupOptions, parse_startup_options
 from chatdesk.storage.database import StorageError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Subcommand:
-    """One ``chatdesk NAME ...`` command."""
-
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
@@ -67,9 +56,13 @@ def startup_options(args: argparse.Namespace) -> StartupOptions:
 # -- serve -----------------------------------------------------------------------------
 
 
-def _configure_serve(parser: argparse.ArgumentParser) -> None:
-    from chatdesk.api.server import DEFAULT_HOST, DEFAULT_PORT
+def serve_command(argv: Sequence[str]) -> int:
+    """``chatdesk serve [--host H] [--port P] [--allow-remote] [data and provider options]``."""
+    from chatdesk.api.server import DEFAULT_HOST, DEFAULT_PORT, is_loopback
 
+    parser = argparse.ArgumentParser(
+        prog="chatdesk serve", description="Run the local HTTP API without a window."
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
     parser.add_argument(
@@ -79,11 +72,7 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
     )
     add_data_options(parser)
     add_provider_options(parser)
-
-
-def _run_serve(args: argparse.Namespace) -> int:
-    from chatdesk.api.server import is_loopback
-
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -146,7 +135,11 @@ async def serve(options: StartupOptions, host: str, port: int) -> int:
 # -- token -----------------------------------------------------------------------------
 
 
-def _configure_token(parser: argparse.ArgumentParser) -> None:
+def token_command(argv: Sequence[str]) -> int:
+    """``chatdesk token create NAME | list | revoke NAME`` (works while ``serve`` runs)."""
+    parser = argparse.ArgumentParser(
+        prog="chatdesk token", description="Create, list or revoke local API tokens."
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="create|list|revoke")
     create = actions.add_parser("create", help="make a token; it is printed once")
     create.add_argument("name", help="the token's name: the owner of the sessions it makes")
@@ -156,10 +149,7 @@ def _configure_token(parser: argparse.ArgumentParser) -> None:
     revoke = actions.add_parser("revoke", help="delete a token (its sessions stay)")
     revoke.add_argument("name")
     add_data_options(revoke)
-
-
-def _run_token(args: argparse.Namespace) -> int:
-    return asyncio.run(_token(args))
+    return asyncio.run(_token(parser.parse_args(argv)))
 
 
 async def _token(args: argparse.Namespace) -> int:
@@ -202,26 +192,14 @@ async def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: dict[str, Subcommand] = {
-    "serve": Subcommand("run the local HTTP API without a window", _configure_serve, _run_serve),
-    "token": Subcommand("create, list or revoke API tokens", _configure_token, _run_token),
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "serve": serve_command,
+    "token": token_command,
 }
 
 
-def is_subcommand(argv: Sequence[str]) -> bool:
-    """Whether ``argv`` (without the program name) starts with a subcommand."""
-    return bool(argv) and argv[0] in SUBCOMMANDS
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a subcommand, or the window when there is none; the process exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not is_subcommand(args):
-        from chatdesk.app import main as window_main
-
-        return window_main(args)
-    name = args[0]
-    command = SUBCOMMANDS[name]
-    parser = argparse.ArgumentParser(prog=f"chatdesk {name}", description=command.help)
-    command.configure(parser)
-    return command.run(parser.parse_args(args[1:]))
+def run_subcommand(argv: Sequence[str]) -> int | None:
+    """Run the subcommand ``argv`` starts with; None when it starts with none (the window)."""
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](list(argv[1:]))
+    return None
