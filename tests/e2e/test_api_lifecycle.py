@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from tests.core.conftest import query
-from tests.e2e.api_process import ServeProcess, chatdesk, create_token
+from tests.e2e.api_process import ServeProcess, chatdesk, child_env, create_token
 from tests.openai_test_server import OpenAITestServer
 
 LONG_REPLY = " ".join(f"word{i}" for i in range(400))
@@ -125,3 +127,23 @@ def test_token_commands_keep_only_a_hash_and_refuse_the_desktop_owner(tmp_path: 
         assert refused.stderr.strip(), name
     missing = chatdesk("token", "revoke", "nobody", "--data-dir", str(tmp_path))
     assert missing.returncode == 1 and "nobody" in missing.stderr
+
+
+def test_the_window_loads_no_web_framework_and_the_subcommands_no_qt() -> None:
+    check = (
+        "import sys, chatdesk.app, chatdesk.ui.main_window, chatdesk.ui.local_api_settings; "
+        "web = [m for m in sys.modules if m.split('.')[0] in ('fastapi', 'uvicorn', 'starlette')]; "
+        "assert not web, web"
+    )
+    window = subprocess.run(
+        [sys.executable, "-c", check], env=child_env(), capture_output=True, text=True
+    )
+    assert window.returncode == 0, window.stderr
+    check = (
+        "import sys, chatdesk.cli, chatdesk.api.app, chatdesk.api.server, chatdesk.runtime; "
+        "qt = [m for m in sys.modules if m.startswith('PySide6')]; assert not qt, qt"
+    )
+    headless = subprocess.run(
+        [sys.executable, "-c", check], env=child_env(), capture_output=True, text=True
+    )
+    assert headless.returncode == 0, headless.stderr

@@ -339,3 +339,10 @@ def test_the_openapi_document_describes_the_routes(world: World) -> None:
     assert {"/api/sessions", "/api/sessions/{session_id}/truncate", "/v1/chat/completions"} <= set(
         document["paths"]
     )
+
+
+def test_a_caller_without_a_token_learns_nothing_even_from_a_bad_request(world: World) -> None:
+    with world.client(None) as client:
+        bad_body = client.post(f"/api/sessions/{world.local_session}/truncate", json={"x": -1})
+        bad_model = client.post("/v1/chat/completions", json={"model": 1})
+    assert bad_body.status_code == bad_model.status_code == 403
