@@ -7,6 +7,7 @@ FastAPI and uvicorn are imported only when the API is first turned on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,8 @@ class LocalApiService:
         self._registry = registry
         self.tokens = TokenStore(manager.engine)
         self._server: ApiServer | None = None
+        # Quick toggles in Settings run one after another, never interleaved.
+        self._switching = asyncio.Lock()
 
     @property
     def running(self) -> bool:
@@ -48,10 +51,14 @@ class LocalApiService:
 
     async def configure(self, enabled: bool, port: int) -> None:
         """Serve on ``port`` when ``enabled``, else stop; OSError when it cannot listen."""
+        async with self._switching:
+            await self._configure(enabled, port)
+
+    async def _configure(self, enabled: bool, port: int) -> None:
         if self._server is not None and (
             not enabled or self._server.port != port or not self.running
         ):
-            await self.stop()
+            await self._stop()
         if not enabled or self._server is not None:
             return
         from chatdesk.api.app import ApiContext
@@ -64,6 +71,10 @@ class LocalApiService:
 
     async def stop(self) -> None:
         """Stop serving; replies the API was writing are stored as cancelled."""
+        async with self._switching:
+            await self._stop()
+
+    async def _stop(self) -> None:
         server, self._server = self._server, None
         if server is not None:
             await server.stop()
