@@ -11,7 +11,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatdesk.domain import Message
@@ -123,18 +124,18 @@ async def truncate_messages(conn: AsyncConnection, session_id: str, keep_count: 
     return remaining
 
 
-async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[Row[Any]]:
+async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[RowMapping]:
     """The stored messages of session ``session_id``, in history order."""
     query = (
         select(_m.id, _m.role, _m.content_type, _m.content, _m.status, _m.error, _m.created_at)
         .where(_m.session_id == session_id)
         .order_by(_m.position)
     )
-    return (await conn.execute(query)).all()
+    return (await conn.execute(query)).mappings().all()
 
 
 def build_history(
-    session_id: str, rows: Sequence[Row[Any]], image_bytes: dict[str, bytes]
+    session_id: str, rows: Sequence[RowMapping], image_bytes: dict[str, bytes]
 ) -> list[Message]:
     """The Messages that rows from :func:`read_messages` describe (CPU work for images).
 
@@ -142,17 +143,17 @@ def build_history(
     """
     history = []
     for r in rows:
-        content, ok = decode_content(r.content_type, r.content, image_bytes)
+        content, ok = decode_content(r["content_type"], r["content"], image_bytes)
         if not ok:
-            log.warning("message %s of session %s has unreadable content", r.id, session_id)
+            log.warning("message %s of session %s has unreadable content", r["id"], session_id)
         history.append(
             Message(
-                role=r.role,
+                role=r["role"],
                 content=content,
-                id=r.id,
-                created_at=r.created_at,
-                status=r.status,
-                error=r.error,
+                id=r["id"],
+                created_at=r["created_at"],
+                status=r["status"],
+                error=r["error"],
             )
         )
     return history
