@@ -513,9 +513,7 @@ class SessionManager:
             if row is None:
                 return None
             rows = await message_rows.read_messages(conn, session_id)
-            wanted = {
-                h for r in rows if r["content_type"] == "blocks" for h in image_refs(r["content"])
-            }
+            wanted = {h for r in rows if r.content_type == "blocks" for h in image_refs(r.content)}
             image_bytes = await image_rows.load_images(conn, wanted)
         heavy = sum(len(data) for data in image_bytes.values()) > _OFFLOAD_BYTES
         history = await _off_loop_if(
