@@ -94,7 +94,7 @@ def serve_command(argv: Sequence[str]) -> int:
 
 async def serve(options: StartupOptions, host: str, port: int) -> int:
     """Run the API until SIGTERM or SIGINT; replies in flight end stored as cancelled."""
-    from chatdesk.api.app import ApiContext
+    from chatdesk.api.context import ApiContext
     from chatdesk.api.server import ApiServer
     from chatdesk.runtime import open_core
     from chatdesk.storage.api_tokens import TokenStore

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,32 +9,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chatdesk import __version__
 from chatdesk.api import openai_routes, sessions_routes
+from chatdesk.api.context import ApiContext
 from chatdesk.api.limits import MAX_BODY_BYTES, BodySizeLimit
-
-if TYPE_CHECKING:
-    from chatdesk.chat import ChatEngine
-    from chatdesk.providers.registry import ProviderRegistry
-    from chatdesk.sessions import SessionManager
-    from chatdesk.storage.api_tokens import TokenStore
-
-
-@dataclass(eq=False)
-class ApiContext:
-    """What the routes work with: the process's one manager, engine, registry and tokens."""
-
-    manager: SessionManager
-    engine: ChatEngine
-    registry: ProviderRegistry
-    tokens: TokenStore
-    # Sessions with a turn started through the API, so shutting down can stop them.
-    turns: set[str] = field(default_factory=set)
-
-    def cancel_turns(self) -> int:
-        """Stop every reply the API is writing (each is stored as cancelled)."""
-        stopped = 0
-        for session_id in list(self.turns):
-            stopped += self.engine.cancel(session_id)
-        return stopped
 
 
 def create_app(context: ApiContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:

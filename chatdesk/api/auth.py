@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from chatdesk.storage.api_tokens import TokenStore
+
 NO_ACCESS = "A valid API token is required: send 'Authorization: Bearer TOKEN'."
 
 _bearer = HTTPBearer(
@@ -22,7 +24,8 @@ async def caller(
     """The owner (token name) of the request's token; 403 without a valid one."""
     if credentials is None:
         raise HTTPException(status_code=403, detail=NO_ACCESS)
-    owner = await request.app.state.context.tokens.owner_of(credentials.credentials)
+    tokens: TokenStore = request.app.state.context.tokens
+    owner = await tokens.owner_of(credentials.credentials)
     if owner is None:
         raise HTTPException(status_code=403, detail=NO_ACCESS)
     return owner

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from chatdesk.api.app import ApiContext, create_app
+from chatdesk.api.app import create_app
+from chatdesk.api.context import ApiContext
 from chatdesk.settings import DEFAULT_API_PORT
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = DEFAULT_API_PORT
 # How long in-flight requests get to finish once stopping began (replies are stopped
 # first, so this is a backstop).
-GRACEFUL_SECONDS = 5.0
+GRACEFUL_SECONDS = 5
 
 
 def is_loopback(host: str) -> bool:

@@ -61,7 +61,7 @@ class LocalApiService:
             await self._stop()
         if not enabled or self._server is not None:
             return
-        from chatdesk.api.app import ApiContext
+        from chatdesk.api.context import ApiContext
         from chatdesk.api.server import ApiServer
 
         context = ApiContext(self._manager, self._engine, self._registry, self.tokens)

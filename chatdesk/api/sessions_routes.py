@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 
 from chatdesk.api.auth import Caller
 from chatdesk.api.catalog import model_catalog
+from chatdesk.api.context import ApiContext
 from chatdesk.api.schemas import (
     MessageCreate,
     MessageOut,
@@ -46,8 +47,9 @@ router = APIRouter(prefix="/api", tags=["sessions"])
 _SUMMARIES = TypeAdapter(list[SessionSummary])
 
 
-def _context(request: Request) -> Any:
-    return request.app.state.context
+def _context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.context
+    return context
 
 
 async def _owned(request: Request, session_id: str, owner: str) -> Session:
@@ -147,7 +149,7 @@ async def send_message(
         )
     context.turns.add(session_id)
     try:
-        async with contextlib.aclosing(context.engine.send(session_id, body.content)) as deltas:
+        async with _closing(context.engine.send(session_id, body.content)) as deltas:
             async for _delta in deltas:
                 pass
     except SessionBusyError:
@@ -166,11 +168,11 @@ async def send_message(
     return MessageOut.of(reply)
 
 
-async def _stream_turn(context: Any, session: Session, content: Any) -> AsyncIterator[str]:
+async def _stream_turn(context: ApiContext, session: Session, content: Any) -> AsyncIterator[str]:
     """The turn as server-sent events; the reply is stored whatever the client does."""
     context.turns.add(session.id)
     try:
-        async with contextlib.aclosing(context.engine.send(session.id, content)) as deltas:
+        async with _closing(context.engine.send(session.id, content)) as deltas:
             async for delta in deltas:
                 yield _event("delta", {"text": delta})
         reply = _reply_of(session)
@@ -185,6 +187,21 @@ async def _stream_turn(context: Any, session: Session, content: Any) -> AsyncIte
         yield _event("error", {"detail": detail, "message": stored})
     finally:
         context.turns.discard(session.id)
+
+
+@contextlib.asynccontextmanager
+async def _closing(deltas: AsyncIterator[str]) -> AsyncIterator[AsyncIterator[str]]:
+    """Close the engine's reply stream however the route ends, so its turn ends now.
+
+    (A client going away cancels the route between two deltas; left to the garbage
+    collector, the turn would keep the session busy until then.)
+    """
+    try:
+        yield deltas
+    finally:
+        aclose = getattr(deltas, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _reply_of(session: Session) -> Message | None:

@@ -115,7 +115,7 @@ class TokenStore:
         t = tables.api_tokens.c
         try:
             async with self._engine.connect() as conn:
-                name = (
+                name: str | None = (
                     await conn.execute(select(t.name).where(t.token_hash == hash_token(token)))
                 ).scalar()
         except DBAPIError as exc:

@@ -195,8 +195,8 @@ class LocalApiGroup(QGroupBox):
 
     def revoke_selected(self) -> asyncio.Task[None] | None:
         """Revoke the selected token (the chats it made stay)."""
-        item = self.tokens.currentItem()
-        if item is None:
+        item: QListWidgetItem | None = self.tokens.currentItem()
+        if item is None:  # PySide6's stubs say never, Qt says when nothing is selected
             return None
         return start_task(self._revoke(str(item.data(Qt.ItemDataRole.UserRole))), self._failed)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatdesk.api.app import ApiContext
+from chatdesk.api.context import ApiContext
 from chatdesk.api.server import ApiServer
 from chatdesk.chat import ChatEngine
 from chatdesk.providers.registry import ProviderRegistry
