@@ -121,7 +121,15 @@ async def serve(options: StartupOptions, host: str, port: int) -> int:
         log.info("ChatDesk API serving on %s (database %s)", server.url, options.database_url)
         if not await tokens.list():
             log.warning("no API tokens yet: make one with `chatdesk token create NAME`")
-        await stopping.wait()
+        waiting = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait(
+            (waiting, asyncio.ensure_future(server.wait_stopped())),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not stopping.is_set():
+            waiting.cancel()
+            log.error("the API server stopped on its own")
+            return 1
         log.info("stopping: replies in flight are stored as cancelled")
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -22,9 +22,12 @@ class ApiContext:
     tokens: TokenStore
     # Sessions with a turn started through the API, so shutting down can stop them.
     turns: set[str] = field(default_factory=set)
+    # Set once stopping began: no new turn starts then.
+    closing: bool = False
 
     def cancel_turns(self) -> int:
-        """Stop every reply the API is writing (each is stored as cancelled)."""
+        """Stop every reply the API is writing (each is stored as cancelled), start no more."""
+        self.closing = True
         stopped = 0
         for session_id in list(self.turns):
             stopped += self.engine.cancel(session_id)

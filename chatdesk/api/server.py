@@ -107,6 +107,11 @@ class ApiServer:
             await asyncio.sleep(0.01)
         log.info("local API serving on %s", self.url)
 
+    async def wait_stopped(self) -> None:
+        """Return when the server has stopped (normally after stop(); or if it failed)."""
+        if self._task is not None:
+            await asyncio.wait((self._task,))
+
     async def stop(self) -> None:
         """Stop the API's replies (stored as cancelled), then the server; waits for both."""
         self.context.cancel_turns()
@@ -116,6 +121,8 @@ class ApiServer:
         server.should_exit = True
         try:
             await task
+        except Exception:  # it failed on its own; stopping still completes
+            log.exception("the API server failed")
         finally:
             self._task = self._server = None
             self._close_socket()

@@ -141,6 +141,8 @@ async def send_message(
     await _check_content(body.content)
     if context.engine.is_streaming(session_id):
         raise HTTPException(status_code=409, detail=BUSY)
+    if context.closing:
+        raise HTTPException(status_code=503, detail="ChatDesk's API is shutting down.")
     if body.stream:
         return StreamingResponse(
             _stream_turn(context, session, body.content),
