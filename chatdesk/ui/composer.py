@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPalette
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -280,12 +280,12 @@ class Composer(QFrame):
 
     # -- drag and drop onto the whole composer ----------------------------------------------
 
-    def dragEnterEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         """Accept dragged files and images."""
         if event.mimeData().hasUrls() or event.mimeData().hasImage():
             event.acceptProposedAction()
 
-    def dropEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def dropEvent(self, event: QDropEvent) -> None:
         """Attach dropped files and images."""
         self.edit.insertFromMimeData(event.mimeData())
         event.acceptProposedAction()

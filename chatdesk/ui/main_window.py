@@ -187,9 +187,9 @@ class MainWindow(QMainWindow):
         pane.model_selector.modelChosen.connect(self.chat.choose_model)
         pane.settings_button.clicked.connect(self.open_settings)
 
-        QShortcut(QKeySequence.StandardKey.New, self, activated=self.new_session)
-        QShortcut(QKeySequence("Ctrl+L"), self, activated=sidebar.filter.setFocus)
-        QShortcut(QKeySequence("Ctrl+,"), self, activated=self.open_settings)
+        QShortcut(QKeySequence.StandardKey.New, self, self.new_session)
+        QShortcut(QKeySequence("Ctrl+L"), self, lambda: sidebar.filter.setFocus())
+        QShortcut(QKeySequence("Ctrl+,"), self, self.open_settings)
         self._clock = QTimer(self)
         self._clock.setInterval(_CLOCK_INTERVAL_MS)
         self._clock.timeout.connect(sidebar.list.viewport().update)

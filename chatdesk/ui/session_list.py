@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QItemSelectionModel,
     QModelIndex,
     QSortFilterProxyModel,
@@ -205,6 +206,7 @@ class SessionSidebar(QWidget):
         """The session listed after ``session_id`` (else before it): what to open when
         it is deleted. Rows the filter hides are passed over when it is shown."""
         index = self._proxy_index(session_id)
+        model: QAbstractItemModel
         if index.isValid():
             model, row, count = self.proxy, index.row(), self.proxy.rowCount()
         else:
