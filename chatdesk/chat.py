@@ -346,19 +346,12 @@ class ChatEngine:
 
     async def _title_if_default(self, session_id: str, job: _TitleJob) -> None:
         """Give a chat still called DEFAULT_TITLE a title; failures are logged, never raised."""
-        cancelled: asyncio.CancelledError | None = None
         try:
-            try:
-                title = await self._title_from_model(job)
-            except asyncio.CancelledError as stop:
-                # Closing while the model thinks: the chat still gets its first words.
-                cancelled, title = stop, None
+            title = await self._title_from_model(job)
             title = title or _title_from_text(job.first_words)
             session = await self._manager.get_session(session_id)
             if title and session is not None and session.title == DEFAULT_TITLE:
                 await self._manager.update_session(session_id, title=title)
-            if cancelled is not None:
-                raise cancelled
         except SessionNotFoundError:
             log.info("session %s was deleted before its title was written", session_id)
         except Exception:

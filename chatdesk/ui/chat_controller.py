@@ -84,6 +84,16 @@ class ChatController:
         """True while a reply streams into ``session_id`` (started here or elsewhere)."""
         return session_id in self._turns or self.engine.is_streaming(session_id)
 
+    def is_waiting_for_reply(self) -> bool:
+        """True while the current session's reply streams but has no message yet."""
+        session = self.current
+        return (
+            session is not None
+            and self.is_streaming(session.id)
+            and bool(session.history)
+            and session.history[-1].role == "user"
+        )
+
     def shown_error(self) -> str | None:
         """The error the current session's banner shows, or None for no banner."""
         session = self.current

@@ -78,3 +78,15 @@ class ChatPane(QWidget):
         layout.addLayout(bottom)
         self.setAutoFillBackground(True)
         self.setBackgroundRole(QPalette.ColorRole.Base)
+
+    def show_streaming(self, streaming: bool, *, waiting: bool) -> None:
+        """Offer Stop while a reply streams; say "Thinking…" until its first words."""
+        self.composer.set_streaming(streaming)
+        self.thinking.setVisible(waiting)
+
+    def show_error(self, message: str | None) -> None:
+        """Show ``message`` in the error banner, or hide the banner for None."""
+        if message:
+            self.banner.show_error(message)
+        else:
+            self.banner.hide()

@@ -352,11 +352,7 @@ class MainWindow(QMainWindow):
         self._show_title()
         self._select_model_of_current()
         self._show_streaming_state()
-        message = self.chat.shown_error()
-        if message:
-            self.pane.banner.show_error(message)
-        else:
-            self.pane.banner.hide()
+        self.pane.show_error(self.chat.shown_error())
 
     def _show_title(self) -> None:
         session = self.chat.current
@@ -365,16 +361,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{title} — ChatDesk" if title else "ChatDesk")
 
     def _show_streaming_state(self) -> None:
-        session = self.chat.current
-        streaming = session is not None and self.chat.is_streaming(session.id)
-        self.pane.composer.set_streaming(streaming)
-        waiting = (
-            session is not None
-            and streaming
-            and bool(session.history)
-            and session.history[-1].role == "user"
-        )
-        self.pane.thinking.setVisible(waiting)
+        current = self.chat.current_id
+        streaming = current is not None and self.chat.is_streaming(current)
+        self.pane.show_streaming(streaming, waiting=self.chat.is_waiting_for_reply())
 
     # -- models -----------------------------------------------------------------------------
 

@@ -347,21 +347,3 @@ async def test_the_system_prompt_is_sent_first(
         "user",
         "assistant",
     ]
-
-
-async def test_closing_while_a_title_is_being_made_still_titles_the_chat(
-    manager: SessionManager, provider: OpenAICompatibleProvider, openai_server: OpenAITestServer
-) -> None:
-    engine = ChatEngine(manager, provider, flush_interval=0.1, auto_title=True)
-    session = await manager.create_session()
-    received: list[str] = []
-    async for delta in engine.send(session.id, "Please explain how tides work on planet Earth"):
-        received.append(delta)
-        if "".join(received) == openai_server.reply:
-            openai_server.first_byte_delay = 30  # the title's model is very slow
-
-    while len(openai_server.requests) < 2:  # the title has been asked for
-        await asyncio.sleep(0.01)
-    await engine.close()  # what the app does on the way out
-
-    assert (await manager.require_session(session.id)).title == "Please explain how tides work on…"
