@@ -26,6 +26,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatdesk import __version__
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.cli import run_subcommand
 from chatdesk.domain import content_text
@@ -113,6 +114,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
     engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
+    api = LocalApiService(manager, engine, registry)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def finish() -> None:
@@ -127,6 +129,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        api=api,
     )
     reporter = None
     if os.environ.get(EXIT_AFTER_FIRST_PAINT) == "1":
@@ -138,6 +141,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         await window.load()
         window.show()
         preload = asyncio.create_task(preload_local_model(registry))
+        if preferences.api_enabled and not options.self_test:
+            window.tasks.start(start_local_api(api, preferences.api_port))
         if options.self_test:
             exit_code = await self_test(window)
         else:
@@ -149,11 +154,20 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             app.removeEventFilter(reporter)
         if window.isVisible():
             window.close()
+        await api.stop()  # its replies in flight are stored as cancelled
         await window.shutdown()
         await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
     return exit_code
+
+
+async def start_local_api(api: LocalApiService, port: int) -> None:
+    """Serve the local API as the preferences ask; a failure is logged and shown in Settings."""
+    try:
+        await api.configure(True, port)
+    except OSError as exc:
+        log.warning("the local API could not start on port %d: %s", port, exc)
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:

@@ -38,6 +38,8 @@ class LocalApiService:
         self._server: ApiServer | None = None
         # Quick toggles in Settings run one after another, never interleaved.
         self._switching = asyncio.Lock()
+        # Why the last attempt to serve failed (e.g. the port is taken), for Settings.
+        self.problem: str | None = None
 
     @property
     def running(self) -> bool:
@@ -55,6 +57,8 @@ class LocalApiService:
             await self._configure(enabled, port)
 
     async def _configure(self, enabled: bool, port: int) -> None:
+        if not enabled:
+            self.problem = None
         if self._server is not None and (
             not enabled or self._server.port != port or not self.running
         ):
@@ -66,7 +70,14 @@ class LocalApiService:
 
         context = ApiContext(self._manager, self._engine, self._registry, self.tokens)
         server = ApiServer(context, LOOPBACK, port)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:
+            self.problem = (
+                f"Cannot serve on port {port}: {exc.strerror or exc}. Choose another port."
+            )
+            raise
+        self.problem = None
         self._server = server
 
     async def stop(self) -> None:

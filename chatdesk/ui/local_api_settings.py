@@ -9,6 +9,7 @@ are only touched while they exist.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -33,7 +34,7 @@ from PySide6.QtWidgets import (
 from chatdesk.api.service import LocalApiService
 from chatdesk.settings import Preferences
 from chatdesk.storage.api_tokens import TokenNameError
-from chatdesk.ui.async_tasks import start_task
+from chatdesk.ui.async_tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,19 @@ class LocalApiGroup(QGroupBox):
         service: LocalApiService,
         preferences: Preferences,
         save_preferences: Callable[[], None],
+        tasks: TaskSet,
         parent: QWidget | None = None,
     ) -> None:
-        """Controls over ``service``; the choice is kept in ``preferences``."""
+        """Controls over ``service``; the choice is kept in ``preferences``.
+
+        Its background work goes into ``tasks`` (the window's, which shut-down drains).
+        """
         super().__init__("Local API", parent)
         self.setObjectName("localApiGroup")
         self._service = service
         self._preferences = preferences
         self._save = save_preferences
+        self._tasks = tasks
 
         self.enabled = QCheckBox("Serve the local HTTP API on 127.0.0.1, port")
         self.enabled.setObjectName("apiEnabled")
@@ -121,7 +127,7 @@ class LocalApiGroup(QGroupBox):
         self._preferences.api_enabled = self.enabled.isChecked()
         self._preferences.api_port = self.port.value()
         self._save()
-        return start_task(self._configure(), self._failed)
+        return self._tasks.start(self._configure(), self._failed)
 
     def _port_changed(self) -> None:
         if self.port.value() != self._preferences.api_port:
@@ -131,19 +137,16 @@ class LocalApiGroup(QGroupBox):
         enabled, port = self._preferences.api_enabled, self._preferences.api_port
         if self._alive() and enabled:
             self.status.setText(f"Starting on port {port} …")
-        try:
+        # A failure (e.g. the port is taken) is worded by the service and shown below.
+        with contextlib.suppress(OSError):
             await self._service.configure(enabled, port)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            self._show_state(f"Cannot serve on port {port}: {reason}. Choose another port.")
-            return
         self._show_state()
 
-    def _show_state(self, problem: str | None = None) -> None:
+    def _show_state(self) -> None:
         if not self._alive():
             return
-        if problem is not None:
-            self.status.setText(problem)
+        if self._service.problem is not None:
+            self.status.setText(self._service.problem)
         elif self._service.url is not None:
             self.status.setText(
                 f"Serving on {self._service.url} (OpenAI-compatible at {self._service.url}/v1)."
@@ -155,7 +158,7 @@ class LocalApiGroup(QGroupBox):
 
     def refresh_tokens(self) -> asyncio.Task[None]:
         """Reload the token list."""
-        return start_task(self._load_tokens(), self._failed)
+        return self._tasks.start(self._load_tokens(), self._failed)
 
     async def _load_tokens(self) -> None:
         infos = await self._service.tokens.list()
@@ -178,7 +181,7 @@ class LocalApiGroup(QGroupBox):
 
     def create_token(self, name: str) -> asyncio.Task[None]:
         """Make a token called ``name`` and show it, this once."""
-        return start_task(self._create(name), self._failed)
+        return self._tasks.start(self._create(name), self._failed)
 
     async def _create(self, name: str) -> None:
         try:
@@ -198,7 +201,9 @@ class LocalApiGroup(QGroupBox):
         item: QListWidgetItem | None = self.tokens.currentItem()
         if item is None:  # PySide6's stubs say never, Qt says when nothing is selected
             return None
-        return start_task(self._revoke(str(item.data(Qt.ItemDataRole.UserRole))), self._failed)
+        return self._tasks.start(
+            self._revoke(str(item.data(Qt.ItemDataRole.UserRole))), self._failed
+        )
 
     async def _revoke(self, name: str) -> None:
         await self._service.tokens.revoke(name)

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
 
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import Content, Session, utcnow
 from chatdesk.model_settings import KeyStore
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         *,
         secrets: KeyStore | None = None,
         confirm: ConfirmCallback = ask_to_confirm,
+        api: LocalApiService | None = None,
     ) -> None:
         """Wire the window to the core objects it is handed (it creates none of them)."""
         super().__init__()
@@ -81,6 +83,8 @@ class MainWindow(QMainWindow):
         self.save_preferences = save_preferences or (lambda: None)
         self.secrets = secrets
         self.confirm = confirm
+        # The local HTTP API over this window's manager (Settings → Local API turns it on).
+        self.api = api
         self.tasks = TaskSet(self._report)
         self.chat = ChatController(manager, engine, registry, self.tasks, self)
 
@@ -403,6 +407,7 @@ class MainWindow(QMainWindow):
             on_change=self._settings_changed,
             notify=self._notify,
             tasks=self.tasks,
+            api=self.api,
             parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

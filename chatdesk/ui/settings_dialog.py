@@ -1,4 +1,5 @@
-"""The settings dialog: servers, local model files, the default model, this chat's prompt.
+"""The settings dialog: servers, local model files, the default model, the local API, this
+chat's prompt.
 
 What a change means is decided in the core (:mod:`chatdesk.model_settings`); the dialog
 calls it and shows the result. Server changes apply at once (the preferences are saved
@@ -30,11 +31,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatdesk.api.service import LocalApiService
 from chatdesk.domain import Session
 from chatdesk.model_settings import KeyStore, ModelSettings, SettingsRefused
 from chatdesk.providers.registry import ModelChoice, ProviderRegistry
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.ui.async_tasks import TaskSet
+from chatdesk.ui.local_api_settings import LocalApiGroup
 from chatdesk.ui.server_settings import ServerSettingsBox, make_button
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class SettingsDialog(QDialog):
         on_change: Callable[[], None] | None = None,
         notify: Callable[[str], None] | None = None,
         tasks: TaskSet | None = None,
+        api: LocalApiService | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """A dialog over the registry's preferences; ``session`` gets the prompt editor.
@@ -102,6 +106,9 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.servers)
         layout.addWidget(self._local_models_group())
         layout.addWidget(self._default_group())
+        if api is not None:
+            self.local_api = LocalApiGroup(api, self._preferences, save_preferences, self._tasks)
+            layout.addWidget(self.local_api)
         if session is not None:
             layout.addWidget(self._prompt_group(session))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
