@@ -95,7 +95,9 @@ class SessionDelegate(QStyledItemDelegate):
         owner = index.data(OwnerRole)
         badge_width = 0
         if owner and owner != LOCAL_OWNER:
-            badge_width = self._paint_owner(painter, option, text_rect, stamp_width, str(owner))
+            badge_width = self._paint_owner(
+                painter, option, text_rect, stamp_width, str(owner), selected
+            )
         title = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
         title_width = max(10, text_rect.width() - stamp_width - 10 - badge_width)
         elided = option.fontMetrics.elidedText(title, Qt.TextElideMode.ElideRight, title_width)
@@ -116,6 +118,7 @@ class SessionDelegate(QStyledItemDelegate):
         text_rect: QRect,
         right: int,
         owner: str,
+        selected: bool,
     ) -> int:
         """A small rounded label with the owner (an API token's name) left of the time.
 
@@ -139,7 +142,8 @@ class SessionDelegate(QStyledItemDelegate):
             mix_colours(
                 palette.color(QPalette.ColorRole.Base),
                 palette.color(QPalette.ColorRole.Highlight),
-                0.2,
+                # Stronger than the selected row's own tint, so it stays visible on it.
+                0.45 if selected else 0.2,
             )
         )
         painter.drawRoundedRect(badge, height / 2, height / 2)

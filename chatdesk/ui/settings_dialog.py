@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -102,18 +103,31 @@ class SettingsDialog(QDialog):
         self.test_button = self.servers.test_button
         self.status = self.servers.status
 
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        models_page = QWidget()
+        layout = QVBoxLayout(models_page)
         layout.addWidget(self.servers)
         layout.addWidget(self._local_models_group())
         layout.addWidget(self._default_group())
-        if api is not None:
-            self.local_api = LocalApiGroup(api, self._preferences, save_preferences, self._tasks)
-            layout.addWidget(self.local_api)
         if session is not None:
             layout.addWidget(self._prompt_group(session))
+        if api is None:
+            outer.addWidget(models_page)
+        else:
+            # A page of its own: below the model settings it would not fit a laptop screen.
+            self.local_api = LocalApiGroup(api, self._preferences, save_preferences, self._tasks)
+            api_page = QWidget()
+            api_layout = QVBoxLayout(api_page)
+            api_layout.addWidget(self.local_api)
+            api_layout.addStretch(1)
+            self.pages = QTabWidget()
+            self.pages.setObjectName("settingsPages")
+            self.pages.addTab(models_page, "Models")
+            self.pages.addTab(api_page, "Local API")
+            outer.addWidget(self.pages)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
+        outer.addWidget(buttons)
         self.finished.connect(self._save_prompt)
         self._refresh_local_models()
         self._refresh_default()

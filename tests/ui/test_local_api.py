@@ -51,6 +51,7 @@ def test_a_session_made_through_the_api_appears_in_the_sidebar_with_its_owner(
         dialog = window.open_settings()
         group = dialog.findChild(LocalApiGroup)
         assert group is not None
+        dialog.pages.setCurrentWidget(group.parentWidget())
         assert not group.enabled.isChecked() and "Off" in group.status.text()
         port = free_port()
         group.port.setValue(port)
