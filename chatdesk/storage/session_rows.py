@@ -113,10 +113,14 @@ async def find_task_session(conn: AsyncConnection, task_id: str) -> str | None:
 
 
 async def empty_chats_created_before(conn: AsyncConnection, cutoff: datetime) -> list[str]:
-    """Ids of chat sessions without a stored message, created before ``cutoff``."""
+    """Ids of the desktop user's chat sessions without a stored message, made before ``cutoff``.
+
+    Sessions of other owners (made through the local API) are their clients' to delete.
+    """
     m = tables.messages.c
     query = select(_s.id).where(
         _s.kind == "chat",
+        _s.owner == "local",
         _s.created_at < cutoff,
         ~exists().where(m.session_id == _s.id),
     )

@@ -79,3 +79,14 @@ async def test_a_hand_written_local_token_row_reaches_nothing(
         (hash_token("cd_sneaky"),),
     )
     assert await TokenStore(manager.engine).owner_of("cd_sneaky") is None
+
+
+async def test_housekeeping_leaves_empty_sessions_of_api_owners_alone(
+    manager: SessionManager, db_path: Path
+) -> None:
+    mine = await manager.create_session("desktop, empty")
+    theirs = await manager.create_session("script's, empty", owner="alice")
+    query(db_path, "UPDATE sessions SET created_at = created_at - 7200")
+    assert await manager.cleanup_empty_sessions() == 1
+    assert await manager.get_session(mine.id) is None
+    assert await manager.get_owned_session(theirs.id, "alice") is theirs
