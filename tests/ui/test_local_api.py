@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import httpx
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from chatdesk.api.service import LocalApiService
@@ -36,7 +37,7 @@ def sidebar_row(window: object, session_id: str) -> dict[str, object] | None:
                 "row": row,
                 "title": index.data(),
                 "owner": index.data(OwnerRole),
-                "tooltip": index.data(0x03),
+                "tooltip": index.data(Qt.ItemDataRole.ToolTipRole),
             }
     return None
 
@@ -63,9 +64,9 @@ def test_a_session_made_through_the_api_appears_in_the_sidebar_with_its_owner(
         run(qtbot, group.create_token("alice"))
         token = group.new_token.text()
         assert token.startswith("cd_") and group.new_token.isVisible()
-        assert [group.tokens.item(i).data(0x100) for i in range(group.tokens.count())] == [
-            "alice"
-        ]
+        assert [
+            group.tokens.item(i).data(Qt.ItemDataRole.UserRole) for i in range(group.tokens.count())
+        ] == ["alice"]
         dialog.close()
 
         async def make_session() -> str:
