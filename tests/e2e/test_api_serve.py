@@ -8,6 +8,7 @@ sessions.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import uuid
 from collections.abc import Iterator
@@ -346,3 +347,25 @@ def test_a_caller_without_a_token_learns_nothing_even_from_a_bad_request(world: 
         bad_body = client.post(f"/api/sessions/{world.local_session}/truncate", json={"x": -1})
         bad_model = client.post("/v1/chat/completions", json={"model": 1})
     assert bad_body.status_code == bad_model.status_code == 403
+
+
+def test_a_second_turn_or_a_truncate_while_a_reply_is_written_is_a_409(world: World) -> None:
+    world.model_server.reply = " ".join(f"w{i}" for i in range(60))
+    world.model_server.chunk_delay = 0.05
+    session = world.new_session(world.alice)
+    path = f"/api/sessions/{session['id']}"
+    with (
+        world.client(world.alice) as client,
+        client.stream(
+            "POST", f"{path}/messages", json={"content": "long", "stream": True}
+        ) as streaming,
+    ):
+        lines = streaming.iter_lines()
+        first = [next(lines), next(lines)]  # the first delta: the turn is under way
+        assert first[0] == "event: delta"
+        busy = client.post(f"{path}/messages", json={"content": "again"})
+        cut = client.post(f"{path}/truncate", json={"keep_count": 0})
+        events = parse_events(itertools.chain(first, lines))
+    assert busy.status_code == cut.status_code == 409
+    assert events[-1][0] == "message" and events[-1][1]["status"] == "complete"
+    assert [row[0] for row in world.message_rows(session["id"])] == ["user", "assistant"]
