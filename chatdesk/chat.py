@@ -119,6 +119,8 @@ class _Round:
     tool_calls: list[dict[str, Any]] | None = None
 
 
+# The smallest context window a server is likely to run with (llama.cpp's -c 512).
+_SMALLEST_WINDOW = 512
 # At most this many rounds of tool calls in one turn; then the model must answer.
 MAX_TOOL_ROUNDS = 4
 
@@ -552,7 +554,14 @@ class ChatEngine:
                 f"window ({budget.window} tokens)."
             )
         counter = await self._windows.counter(provider, model)
-        if not counter.exact and budget.used * 4 >= budget.window:
+        # An estimate can be off by a factor of several (code, other scripts); and an
+        # unknown window may be as small as a few hundred tokens. Below that, a prompt
+        # cannot be the reason, and the check (a whole prompt to read) is not worth it.
+        if self._windows.is_known(provider, model):
+            suspicious = budget.used * 4 >= budget.window
+        else:
+            suspicious = budget.used >= _SMALLEST_WINDOW // 2
+        if not counter.exact and suspicious:
             found = await provider.check_request(context, model)
             if found is not None:
                 return found

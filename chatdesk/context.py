@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatdesk.domain import Message, Session, content_text
-from chatdesk.providers.base import Provider
+from chatdesk.providers.base import ContextTooLongError, Provider
 
 log = logging.getLogger(__name__)
 
@@ -436,11 +436,21 @@ async def summarise(
     room = int(window * (1 - counter.margin)) - max_tokens - overhead
     room = max(room, 32)
     lines = transcript_lines(messages)
+    shrinks = 0
     for _level in range(MAX_SUMMARY_LEVELS):
-        chunks = chunk_lines(lines, counter, room)
-        parts = []
-        for chunk in chunks:
-            parts.append(await _ask_summary(chunk, provider, model, max_tokens, timeout))
+        while True:
+            try:
+                parts = [
+                    await _ask_summary(chunk, provider, model, max_tokens, timeout)
+                    for chunk in chunk_lines(lines, counter, room)
+                ]
+                break
+            except ContextTooLongError:
+                # The estimate was too kind to this model: smaller chunks, a few times.
+                shrinks += 1
+                if shrinks > MAX_SUMMARY_LEVELS or room <= 64:
+                    raise
+                room //= 2
         parts = [p for p in parts if p]
         if not parts:
             break
