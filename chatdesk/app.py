@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatdesk import __version__
 from chatdesk.chat import ChatEngine
+from chatdesk.context import ContextWindows, model_key
 from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
@@ -145,7 +146,13 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
-    engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
+    engine = ChatEngine(
+        manager,
+        registry.resolve_default()[0],
+        resolve_provider=registry.resolve,
+        context_windows=ContextWindows(preferences.context_window),
+        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
+    )
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def finish() -> None:

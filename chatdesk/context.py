@@ -53,7 +53,8 @@ TOKENIZER_MARGIN = 0.04
 # goes further.
 COMPACT_TARGET = 0.5
 COMPACT_TARGET_HARDER = 0.25
-# The summary's own length limit: this, or a quarter of the window when that is smaller.
+# The summary's own length limit: this, or an eighth of the window when that is smaller
+# (a summary taking much of a small window would leave no room for the chat it serves).
 SUMMARY_MAX_TOKENS = 512
 # Partial summaries merged by further requests at most this many times over.
 MAX_SUMMARY_LEVELS = 3
@@ -67,7 +68,11 @@ SUMMARY_PREFIX = "Summary of the earlier conversation:"
 
 
 def model_key(provider: Provider, model: str | None) -> str:
-    """One name for a provider's model, for remembering what was learned about it."""
+    """One name for a provider's model, for remembering what was learned about it.
+
+    The same as the Settings' ``model_settings_key(provider id, model)``: a server's
+    base URL and model name, or ``local`` and the .gguf path (none for the bundled one).
+    """
     where = getattr(provider, "base_url", None) or provider.name
     return f"{where} {model or provider.model or ''}".strip()
 
@@ -268,20 +273,23 @@ def describe_tool_call(call: Mapping[str, Any]) -> str:
 class ContextWindows:
     """The context window of each model: learned, set by the user, reported, or default.
 
-    ``settings`` maps a :func:`model_key` to a window the user set; limits stated in
+    ``settings`` maps a :func:`model_key` to a window the user set (a mapping, or a
+    function looked up each time so changes in Settings apply at once); limits stated in
     servers' errors are remembered here for the life of the process (and handed to
     ``on_learned`` so the app may keep them).
     """
 
     def __init__(
         self,
-        settings: Mapping[str, int] | None = None,
+        settings: Mapping[str, int] | Callable[[str], int | None] | None = None,
         *,
         default: int = DEFAULT_CONTEXT_WINDOW,
         on_learned: Callable[[str, int], None] | None = None,
     ) -> None:
-        """``settings`` is read at every lookup, so changes in Settings apply at once."""
-        self._settings = settings if settings is not None else {}
+        """``settings`` gives the window the user set for a model key, if any."""
+        if settings is None:
+            settings = {}
+        self._setting = settings if callable(settings) else settings.get
         self._default = default
         self._learned: dict[str, int] = {}
         self._reported: dict[str, int | None] = {}
@@ -305,7 +313,7 @@ class ContextWindows:
         key = model_key(provider, model)
         if key in self._learned:
             return self._learned[key]
-        configured = self._settings.get(key)
+        configured = self._setting(key)
         if isinstance(configured, int) and configured > 0:
             return configured
         if key not in self._reported:
@@ -315,7 +323,7 @@ class ContextWindows:
     def is_known(self, provider: Provider, model: str | None) -> bool:
         """Whether the window was stated, set or reported rather than the default guess."""
         key = model_key(provider, model)
-        return bool(key in self._learned or self._settings.get(key) or self._reported.get(key))
+        return bool(key in self._learned or self._setting(key) or self._reported.get(key))
 
     async def counter(self, provider: Provider, model: str | None) -> TokenCounter:
         """The token counter of ``model`` (its tokenizer if the backend has one)."""
@@ -431,7 +439,7 @@ async def summarise(
     Raises the provider's error when the model fails; a model that answers nothing
     gives an extract of the messages instead (the originals are kept either way).
     """
-    max_tokens = max(32, min(SUMMARY_MAX_TOKENS, window // 4))
+    max_tokens = max(32, min(SUMMARY_MAX_TOKENS, window // 8))
     overhead = counter.scaled(counter.text(SUMMARY_INSTRUCTIONS)) + 3 * MESSAGE_OVERHEAD
     room = int(window * (1 - counter.margin)) - max_tokens - overhead
     room = max(room, 32)
@@ -440,9 +448,12 @@ async def summarise(
     for _level in range(MAX_SUMMARY_LEVELS):
         while True:
             try:
+                chunks = chunk_lines(lines, counter, room)
+                # The parts share the summary's length, so together they rarely need
+                # another round of summarising.
+                each = max(32, max_tokens // len(chunks))
                 parts = [
-                    await _ask_summary(chunk, provider, model, max_tokens, timeout)
-                    for chunk in chunk_lines(lines, counter, room)
+                    await _ask_summary(chunk, provider, model, each, timeout) for chunk in chunks
                 ]
                 break
             except ContextTooLongError:

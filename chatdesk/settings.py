@@ -144,6 +144,10 @@ class Preferences:
     window: dict[str, Any] = field(default_factory=dict)
     # Paths of .gguf files the user added as extra local models.
     local_models: list[str] = field(default_factory=list)
+    # Per model (keyed by :func:`model_settings_key`): the context window the user set,
+    # and the models not to offer tools to (servers get tools by default).
+    context_windows: dict[str, int] = field(default_factory=dict)
+    tools_off: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Preferences:
@@ -172,6 +176,8 @@ class Preferences:
             default_model=raw.get("default_model") or None,
             window=raw.get("window") if isinstance(raw.get("window"), dict) else {},
             local_models=[str(m) for m in raw.get("local_models", []) if isinstance(m, str)],
+            context_windows=_context_windows(raw.get("context_windows")),
+            tools_off=[str(k) for k in raw.get("tools_off") or [] if isinstance(k, str)],
         )
 
     def save(self, path: Path) -> None:
@@ -182,6 +188,8 @@ class Preferences:
             "default_model": self.default_model,
             "window": self.window,
             "local_models": self.local_models,
+            "context_windows": self.context_windows,
+            "tools_off": self.tools_off,
         }
         # Other keys (e.g. a key the user chose to store in this file) are kept.
         try:
@@ -192,9 +200,33 @@ class Preferences:
             data = {**existing, **data}
         write_private_json(path, data)
 
+    def context_window(self, key: str) -> int | None:
+        """The context window the user set for the model ``key``, if any."""
+        return self.context_windows.get(key)
+
+    def tools_enabled(self, key: str) -> bool:
+        """Whether the model ``key`` may be offered tools (on unless switched off)."""
+        return key not in self.tools_off
+
     def server(self, base_url: str) -> ServerConfig | None:
         """The configured server with ``base_url``, if any."""
         return next((s for s in self.servers if s.base_url == base_url), None)
+
+
+def model_settings_key(provider_id: str, model: str | None) -> str:
+    """How per-model settings name a model: its provider id and its name."""
+    return f"{provider_id} {model or ''}".strip()
+
+
+def _context_windows(raw: object) -> dict[str, int]:
+    """The per-model windows of settings.json, dropping anything that is not a size."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): v
+        for k, v in raw.items()
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0
+    }
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:
