@@ -211,7 +211,7 @@ class ChatEngine:
         session = await self._manager.require_session(session_id)
         provider, model = self._resolve(session)
         window, counter, reserve = await self._sizing(provider, model)
-        return measure(session, counter, window, reserve)
+        return await _measure(session, counter, window, reserve)
 
     async def compact(self, session_id: str) -> Message:
         """Summarise all but the latest exchange of the session now; return the summary.
@@ -480,7 +480,7 @@ class ChatEngine:
     ) -> tuple[list[dict[str, Any]], ContextBudget]:
         """The context to send, compacted first when it does not fit (or ``harder``)."""
         window, counter, reserve = await self._sizing(provider, model)
-        budget = measure(session, counter, window, reserve)
+        budget = await _measure(session, counter, window, reserve)
         turn = self._turns.get(session.id)
         for pass_harder in (harder, True):
             if budget.fits and not harder:
@@ -488,7 +488,7 @@ class ChatEngine:
             summary = await self._compact_now(
                 session, provider, model, turn, budget=budget, harder=pass_harder
             )
-            budget = measure(session, counter, window, reserve)
+            budget = await _measure(session, counter, window, reserve)
             if summary is None or harder:
                 break
         return build_context(session, tools=provider.accepts_tools), budget
@@ -511,7 +511,7 @@ class ChatEngine:
         """
         window, counter, reserve = await self._sizing(provider, model)
         if budget is None:
-            budget = measure(session, counter, window, reserve)
+            budget = await _measure(session, counter, window, reserve)
         folded = plan_compaction(session, counter, budget, harder=harder, everything=everything)
         if not folded:
             return None
@@ -742,3 +742,15 @@ def _refuses_tools(error: BaseException | None) -> bool:
         and error.status in (400, 422)
         and "tool" in str(error).lower()
     )
+
+
+async def _measure(
+    session: Session, counter: TokenCounter, window: int, reserve: int
+) -> ContextBudget:
+    """The session's budget; counted on a worker thread when a real tokenizer has many
+    messages to count for the first time (about 0.3 ms each), so the loop stays free."""
+    if counter.exact and counter.uncached(session.history) >= 256:
+        return await asyncio.to_thread(
+            measure, session, counter, window, reserve, list(session.history)
+        )
+    return measure(session, counter, window, reserve)

@@ -143,6 +143,17 @@ class TokenCounter:
         self._by_message[message.id] = (message.content, message.tool_calls, tokens, images)
         return tokens, images
 
+    def uncached(self, messages: Sequence[Message], *, enough: int = 256) -> int:
+        """How many of ``messages`` have no count yet (stops looking at ``enough``)."""
+        missing = 0
+        for message in messages:
+            cached = self._by_message.get(message.id)
+            if cached is None or cached[0] is not message.content:
+                missing += 1
+                if missing >= enough:
+                    break
+        return missing
+
     def scaled(self, tokens: int) -> int:
         """An estimate corrected by what servers reported (a tokenizer count as it is)."""
         return tokens if self.exact else int(tokens * self.scale + 0.5)
