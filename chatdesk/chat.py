@@ -94,6 +94,11 @@ class _Turn:
     pump: asyncio.Task[None] | None = None
     title: _TitleJob | None = None
 
+    def stopped(self) -> bool:
+        """Whether Stop was pressed (a call, so a check after an await is not optimised
+        away by type narrowing)."""
+        return self.cancelled
+
     def cancel(self) -> None:
         self.cancelled = True
         if self.pump is not None:
@@ -313,8 +318,8 @@ class ChatEngine:
         while True:
             offered = tools and rounds < MAX_TOOL_ROUNDS
             context, budget = await self._fit_context(session, provider, model, harder=harder)
-            if turn.cancelled:
-                return
+            if turn.stopped():
+                return  # Stop pressed while the context was being compacted
             options = dict(self._options)
             if offered:
                 options["tools"] = self._tools.definitions()

@@ -199,9 +199,13 @@ class OpenAICompatibleProvider(Provider):
         """Ask once more without streaming (one token): servers such as llama-cpp-python's
         answer a too-long streaming request with an empty 200, but this one with the error."""
         try:
-            await self._client.chat.completions.create(
-                model=model or self.model, messages=messages, max_tokens=1, stream=False
-            )
+            request: dict[str, Any] = {
+                "model": model or self.model,
+                "messages": messages,
+                "max_tokens": 1,
+                "stream": False,
+            }
+            await self._client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
             return self._map_error(exc, model)
         return None

@@ -16,9 +16,7 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatdesk.storage import tables
-
-# SQLite limits the number of bound parameters in one statement.
-_IN_CHUNK = 500
+from chatdesk.storage.database import in_chunks
 
 # The columns ``messages`` and ``compacted_messages`` share, in one order.
 _SHARED = (
@@ -37,10 +35,6 @@ _SHARED = (
 )
 
 
-def _chunks(items: Sequence[str]) -> list[Sequence[str]]:
-    return [items[start : start + _IN_CHUNK] for start in range(0, len(items), _IN_CHUNK)]
-
-
 async def archive_messages(
     conn: AsyncConnection, session_id: str, message_ids: Sequence[str], archived_by: str
 ) -> int | None:
@@ -51,7 +45,7 @@ async def archive_messages(
     """
     m, cm = tables.messages.c, tables.compacted_messages.c
     first: int | None = None
-    for chunk in _chunks(message_ids):
+    for chunk in in_chunks(message_ids):
         low = (
             await conn.execute(
                 select(func.min(m.position)).where(m.session_id == session_id, m.id.in_(chunk))
@@ -102,7 +96,7 @@ async def archived_image_refs(conn: AsyncConnection, message_ids: Sequence[str])
     """The image hashes archived messages refer to."""
     ci = tables.compacted_message_images.c
     found: set[str] = set()
-    for chunk in _chunks(message_ids):
+    for chunk in in_chunks(message_ids):
         found.update(
             (await conn.execute(select(ci.sha256).where(ci.message_id.in_(chunk)))).scalars()
         )
@@ -155,7 +149,7 @@ async def restore_messages(
         )
     )
     mi, ci = tables.message_images.c, tables.compacted_message_images.c
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         await conn.execute(
             insert(tables.message_images).from_select(
                 [mi.message_id, mi.sha256],
