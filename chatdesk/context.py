@@ -179,6 +179,8 @@ class ContextBudget:
     image_count: int
     reserve: int
     margin: int = 0
+    # Counted with the model's own tokenizer (else estimated).
+    exact: bool = False
 
     @property
     def used(self) -> int:
@@ -229,6 +231,7 @@ def measure(
         image_count=images,
         reserve=reserve,
         margin=int(window * counter.margin),
+        exact=counter.exact,
     )
 
 
