@@ -98,8 +98,9 @@ class ContextController(QObject):
         self._report = report
         self._confirm = confirm
         self._parent = parent
-        self._ask_count = ask_count
-        self._edit_text = edit_text
+        # How N and an edited summary are asked for (dialogs; tests answer directly).
+        self.ask_count = ask_count
+        self.edit_text = edit_text
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
@@ -161,7 +162,7 @@ class ContextController(QObject):
         if session_id is None:
             return
         total = len(self._history())
-        keep = self._ask_count(self._parent, total)
+        keep = self.ask_count(self._parent, total)
         if keep is None or keep >= total:
             return
         doomed = total - keep
@@ -233,7 +234,7 @@ class ContextController(QObject):
         summary = self._find(message_id)
         if session_id is None or summary is None:
             return
-        text = self._edit_text(self._parent, content_text(summary.content))
+        text = self.edit_text(self._parent, content_text(summary.content))
         if text is None or not text.strip() or text == content_text(summary.content):
             return
         self._run(self._manager.update_message(session_id, message_id, content=text.strip()))

@@ -256,6 +256,10 @@ class MessageWidget(QWidget):
         """The message shown."""
         return self._message
 
+    def summary_button(self, action: str) -> QToolButton:
+        """The button of a summary row's ``action`` (SUMMARY_TOGGLE, _EDIT or _UNDO)."""
+        return self._summary_actions[action]
+
     def part_widgets(self) -> list[QWidget]:
         """The text and image widgets of the message, in content order."""
         return list(self._parts)
