@@ -60,6 +60,12 @@ class ContextMeter(QToolButton):
         self.setAutoRaise(True)
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        # No menu arrow: it would sit on the figure; the tooltip says there is a menu.
+        # Room under the figure for the bar.
+        self.setStyleSheet(
+            "QToolButton { padding: 2px 8px 7px 8px; }"
+            "QToolButton::menu-indicator { image: none; width: 0px; }"
+        )
         self._budget: ContextBudget | None = None
         menu = QMenu(self)
         self.compact_action = menu.addAction("Compact now")
@@ -100,7 +106,7 @@ class ContextMeter(QToolButton):
             self.setToolTip("How much of the model's context window this chat uses")
         else:
             self.setText(f"{short_tokens(budget.used)} / {short_tokens(budget.window)}")
-            self.setToolTip(budget_tooltip(budget))
+            self.setToolTip(budget_tooltip(budget) + "\nClick for Compact now and more.")
         self.setAccessibleDescription(self.toolTip())
         self.setEnabled(budget is not None)
         self.undo_action.setEnabled(has_summary)
@@ -112,7 +118,7 @@ class ContextMeter(QToolButton):
         if self._budget is None:
             return
         painter = QPainter(self)
-        track = QRect(6, self.height() - _BAR_HEIGHT - 2, self.width() - 12, _BAR_HEIGHT)
+        track = QRect(8, self.height() - _BAR_HEIGHT - 3, self.width() - 16, _BAR_HEIGHT)
         painter.fillRect(track, self.palette().color(QPalette.ColorRole.Mid))
         filled = QRect(track)
         filled.setWidth(max(1, int(track.width() * self.fill())))
