@@ -175,3 +175,49 @@ def test_tool_calls_render_as_words_not_json(
     assert "Renamed the chat to “Lisbon trip”" in texts[2]
     assert not any("{" in t for t in texts)
     assert window.pane.title.text() == "Lisbon trip"
+
+
+def test_a_context_window_set_in_settings_is_used_and_saved(
+    harness: Harness, qtbot: QtBot, openai_server: OpenAITestServer
+) -> None:
+    window = harness.window()
+    meter: ContextMeter = window.pane.context_meter
+    wait_for(qtbot, lambda: meter.budget is not None)
+    assert meter.text().endswith("/ 8k")
+    dialog = window.open_settings()
+    box = dialog.model_context  # type: ignore[attr-defined]
+    labels = [box.model_choice.itemText(i) for i in range(box.model_choice.count())]
+    box.model_choice.setCurrentIndex(
+        labels.index(f"{openai_server.model} — {openai_server.base_url}")
+    )
+    assert box.window_spin.value() == 0 and box.tools_check.isChecked()
+
+    box.window_spin.setValue(3072)
+    box.window_spin.editingFinished.emit()
+    box.tools_check.setChecked(False)
+    dialog.close()
+
+    key = f"{openai_server.base_url} {openai_server.model}"
+    assert window.preferences.context_windows == {key: 3072}
+    assert window.preferences.tools_off == [key]
+    window.context.refresh()
+    wait_for(qtbot, lambda: meter.text().endswith("/ 3k"))
+    # The next request offers no tools.
+    task = window.send_text("hello")
+    assert task is not None
+    wait_for(qtbot, task.done)
+    assert "tools" not in openai_server.requests[-1]
+    saved = (harness.data_dir / "settings.json").read_text()
+    assert '"context_windows"' in saved and "3072" in saved
+
+
+def test_a_too_small_context_window_is_refused_in_words(harness: Harness, qtbot: QtBot) -> None:
+    window = harness.window()
+    dialog = window.open_settings()
+    box = dialog.model_context  # type: ignore[attr-defined]
+    box.window_spin.setValue(100)
+    box.window_spin.editingFinished.emit()
+    assert "too small" in box.status.text()
+    assert box.window_spin.value() == 0
+    assert window.preferences.context_windows == {}
+    dialog.close()
