@@ -317,7 +317,9 @@ class ChatEngine:
         rounds = 0
         while True:
             offered = tools and rounds < MAX_TOOL_ROUNDS
-            context, budget = await self._fit_context(session, provider, model, harder=harder)
+            context, budget = await self._fit_context(
+                session, provider, model, harder=harder, tools=tools
+            )
             if turn.stopped():
                 return  # Stop pressed while the context was being compacted
             options = dict(self._options)
@@ -481,9 +483,19 @@ class ChatEngine:
         return window, counter, reply_reserve(window, self._options.get("max_tokens"))
 
     async def _fit_context(
-        self, session: Session, provider: Provider, model: str | None, *, harder: bool
+        self,
+        session: Session,
+        provider: Provider,
+        model: str | None,
+        *,
+        harder: bool,
+        tools: bool,
     ) -> tuple[list[dict[str, Any]], ContextBudget]:
-        """The context to send, compacted first when it does not fit (or ``harder``)."""
+        """The context to send, compacted first when it does not fit (or ``harder``).
+
+        Tool calls and results go in OpenAI's format to a model that takes ``tools``, as
+        text to one that does not (a server may refuse tool messages as it refuses tools).
+        """
         window, counter, reserve = await self._sizing(provider, model)
         budget = await _measure(session, counter, window, reserve)
         turn = self._turns.get(session.id)
@@ -496,7 +508,7 @@ class ChatEngine:
             budget = await _measure(session, counter, window, reserve)
             if summary is None or harder:
                 break
-        return build_context(session, tools=provider.accepts_tools), budget
+        return build_context(session, tools=tools), budget
 
     async def _compact_now(
         self,

@@ -221,3 +221,32 @@ def test_a_too_small_context_window_is_refused_in_words(harness: Harness, qtbot:
     assert box.window_spin.value() == 0
     assert window.preferences.context_windows == {}
     dialog.close()
+
+
+def test_sending_in_a_full_chat_compacts_it_and_the_reply_still_streams_in(
+    harness: Harness, qtbot: QtBot, openai_server: OpenAITestServer
+) -> None:
+    key = f"{openai_server.base_url} {openai_server.model}"
+    window = harness.window(context_windows=ContextWindows({key: 1024}))
+    session_id = _fill(qtbot, window, 10, words=30)
+    openai_server.reply = "Short summary and answer."
+    meter: ContextMeter = window.pane.context_meter
+    wait_for(qtbot, lambda: meter.budget is not None and not meter.budget.fits)
+
+    task = window.send_text("what now?")
+    assert task is not None
+    wait_for(qtbot, task.done)
+
+    history = run(qtbot, window.manager.require_session(session_id)).history
+    assert history[0].is_summary and history[-1].content == "Short summary and answer."
+    assert window.error_text(session_id) is None
+    wait_for(qtbot, lambda: meter.budget is not None and meter.budget.fits)
+    assert meter.undo_action.isEnabled()
+    window.chat_view.scroll_to_newest()
+    wait_for(
+        qtbot,
+        lambda: any(
+            w.message is not None and w.message.content == "Short summary and answer."
+            for w in window.chat_view.message_widgets()
+        ),
+    )
