@@ -159,12 +159,15 @@ class TokenCounter:
         return tokens if self.exact else int(tokens * self.scale + 0.5)
 
     def observe(self, estimated: int, reported: int | None) -> None:
-        """Move the estimate towards a server's reported prompt size (``usage``)."""
+        """Move the estimate towards a server's reported prompt size (``usage``).
+
+        ``estimated`` is what this counter said (already scaled) for that prompt.
+        """
         if self.exact or not reported or estimated <= 0:
             return
-        ratio = min(max(reported / estimated, 0.25), 4.0)
+        wanted = min(max(self.scale * reported / estimated, 0.25), 4.0)
         # Smoothed, so one odd request (a cached prompt, say) does not swing the budget.
-        self.scale = 0.7 * self.scale + 0.3 * ratio
+        self.scale = 0.7 * self.scale + 0.3 * wanted
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,7 @@ class ContextController(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(REFRESH_DELAY_MS)
         self._timer.timeout.connect(self.refresh)
+        self._stopped = False
         meter.compactRequested.connect(self.compact_now)
         meter.keepFirstRequested.connect(self.keep_first)
         meter.undoRequested.connect(lambda: self.undo(None))
@@ -122,9 +123,16 @@ class ContextController(QObject):
         if session_id == self.session_id:
             self._timer.start()
 
+    def stop(self) -> None:
+        """Measure no more (the window is shutting down)."""
+        self._stopped = True
+        self._timer.stop()
+
     def refresh(self) -> None:
         """Measure the chat shown now (in the background) and show the figure."""
         self._timer.stop()
+        if self._stopped:
+            return
         session_id = self.session_id
         if session_id is None:
             self.meter.show_budget(None)

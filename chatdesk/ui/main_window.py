@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
+        self.context.stop()
         await self.chat.stop_all()
         await self.tasks.drain(SHUTDOWN_TIMEOUT)
         self.bridge.detach()
