@@ -146,11 +146,24 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
+
+    def remember_window(key: str, limit: int) -> None:
+        # Already in preferences.learned_context_windows (the dict the windows use).
+        try:
+            save(options.preferences_path)
+        except OSError as exc:
+            log.warning("could not save the context window learned for %s: %s", key, exc)
+
+    windows = ContextWindows(
+        preferences.context_window,
+        learned=preferences.learned_context_windows,
+        on_learned=remember_window,
+    )
     engine = ChatEngine(
         manager,
         registry.resolve_default()[0],
         resolve_provider=registry.resolve,
-        context_windows=ContextWindows(preferences.context_window),
+        context_windows=windows,
         tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
     )
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()

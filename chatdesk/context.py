@@ -292,8 +292,8 @@ class ContextWindows:
 
     ``settings`` maps a :func:`model_key` to a window the user set (a mapping, or a
     function looked up each time so changes in Settings apply at once); limits stated in
-    servers' errors are remembered here for the life of the process (and handed to
-    ``on_learned`` so the app may keep them).
+    servers' errors are remembered here and handed to ``on_learned`` so the app keeps
+    them across runs.
     """
 
     def __init__(
@@ -301,23 +301,27 @@ class ContextWindows:
         settings: Mapping[str, int] | Callable[[str], int | None] | None = None,
         *,
         default: int = DEFAULT_CONTEXT_WINDOW,
+        learned: dict[str, int] | None = None,
         on_learned: Callable[[str, int], None] | None = None,
     ) -> None:
-        """``settings`` gives the window the user set for a model key, if any."""
+        """``settings`` gives the window the user set for a model key, if any;
+        ``learned`` holds windows stated by servers (the app's own dict: what is learned
+        goes into it, and what Settings clears from it is forgotten at once)."""
         if settings is None:
             settings = {}
         self._setting = settings if callable(settings) else settings.get
         self._default = default
-        self._learned: dict[str, int] = {}
+        self._learned: dict[str, int] = learned if learned is not None else {}
         self._reported: dict[str, int | None] = {}
         self._counters: dict[str, TokenCounter] = {}
         self._on_learned = on_learned
 
     def learn(self, key: str, limit: int | None) -> None:
         """Remember a window a server stated (ignored when None or not a sane size)."""
-        if limit is None or limit < 16:
+        if limit is None or limit < 16 or self._learned.get(key) == limit:
             return
-        self._learned[key] = min(limit, self._learned.get(key, limit))
+        # The newest statement wins: a server restarted with a larger window says so too.
+        self._learned[key] = limit
         if self._on_learned is not None:
             self._on_learned(key, self._learned[key])
 

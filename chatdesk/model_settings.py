@@ -207,6 +207,10 @@ class ModelSettings:
         """The context window set for a model, or None for "as the server reports"."""
         return self.preferences.context_window(model_settings_key(provider_id, model))
 
+    def learned_context_window(self, provider_id: str, model: str | None) -> int | None:
+        """The window the model's server stated in an error, if it did."""
+        return self.preferences.learned_context_windows.get(model_settings_key(provider_id, model))
+
     def set_context_window(self, provider_id: str, model: str | None, tokens: int | None) -> None:
         """Use ``tokens`` as the model's context window (None: what its server reports)."""
         if tokens is not None and tokens < MIN_CONTEXT_WINDOW:
@@ -215,6 +219,8 @@ class ModelSettings:
                 f"{MIN_CONTEXT_WINDOW}, or 0 for what the server reports."
             )
         key = model_settings_key(provider_id, model)
+        # What the user sets replaces a window learned from the server's errors.
+        self.preferences.learned_context_windows.pop(key, None)
         if tokens is None:
             self.preferences.context_windows.pop(key, None)
         else:

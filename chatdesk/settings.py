@@ -148,6 +148,8 @@ class Preferences:
     # and the models not to offer tools to (servers get tools by default).
     context_windows: dict[str, int] = field(default_factory=dict)
     tools_off: list[str] = field(default_factory=list)
+    # Windows servers stated in their "context too long" errors, remembered per model.
+    learned_context_windows: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Preferences:
@@ -179,6 +181,7 @@ class Preferences:
             local_models=[str(m) for m in raw.get("local_models", []) if isinstance(m, str)],
             context_windows=_context_windows(raw.get("context_windows")),
             tools_off=[str(k) for k in raw.get("tools_off") or [] if isinstance(k, str)],
+            learned_context_windows=_context_windows(raw.get("learned_context_windows")),
         )
 
     def save(self, path: Path) -> None:
@@ -191,6 +194,7 @@ class Preferences:
             "local_models": self.local_models,
             "context_windows": self.context_windows,
             "tools_off": self.tools_off,
+            "learned_context_windows": self.learned_context_windows,
         }
         # Other keys (e.g. a key the user chose to store in this file) are kept.
         try:

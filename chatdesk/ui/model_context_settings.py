@@ -103,13 +103,20 @@ class ModelContextBox(QGroupBox):
             else "Servers that refuse tools are asked again without them."
         )
         self.tools_check.blockSignals(False)
+        learned = self._settings.learned_context_window(*current)
+        if learned is not None:
+            self._say(
+                f"The server said this model's window is {learned:,} tokens; that is used "
+                "until you set one here."
+            )
 
     def _save_window(self) -> None:
         current = self._current()
         if current is None:
             return
         value = self.window_spin.value() or None
-        if value == self._settings.context_window(*current):
+        unchanged = value == self._settings.context_window(*current)
+        if unchanged and self._settings.learned_context_window(*current) is None:
             return
         try:
             self._settings.set_context_window(*current, value)

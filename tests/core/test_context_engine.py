@@ -212,3 +212,25 @@ async def test_usage_reported_by_the_server_corrects_the_estimate(
     assert json.loads(json.dumps(openai_server.requests[-1]["stream_options"])) == {
         "include_usage": True
     }
+
+
+async def test_a_learned_window_is_kept_in_the_dict_the_app_saves(
+    manager: SessionManager, provider: OpenAICompatibleProvider, openai_server: OpenAITestServer
+) -> None:
+    learned: dict[str, int] = {}
+    saved: list[tuple[str, int]] = []
+    windows = ContextWindows(learned=learned, on_learned=lambda k, v: saved.append((k, v)))
+    engine = ChatEngine(manager, provider, auto_title=False, context_windows=windows)
+    session_id = await _long_chat(manager, 3)
+    openai_server.context_errors = 1
+    openai_server.stated_limit = 2048
+
+    await drain(engine.send(session_id, "again"))
+
+    key = model_key(provider, openai_server.model)
+    assert learned == {key: 2048} and saved == [(key, 2048)]
+    assert await windows.window(provider, openai_server.model) == 2048
+    # A new run starts from what was kept.
+    assert await ContextWindows(learned=dict(learned)).window(provider, openai_server.model) == 2048
+    learned.clear()  # Settings set a window of its own
+    assert await windows.window(provider, openai_server.model) == 8192
