@@ -215,7 +215,7 @@ class ChatEngine:
         """Where the session's context stands against its model's window right now."""
         session = await self._manager.require_session(session_id)
         provider, model = self._resolve(session)
-        window, counter, reserve = await self._sizing(provider, model)
+        window, counter, reserve = await self._sizing(provider, model, load=False)
         return await _measure(session, counter, window, reserve)
 
     async def compact(self, session_id: str) -> Message:
@@ -476,10 +476,15 @@ class ChatEngine:
             if reply is not None:
                 await self._finish_reply(session_id, reply, text, status, error, outcome)
 
-    async def _sizing(self, provider: Provider, model: str | None) -> tuple[int, TokenCounter, int]:
-        """The model's window, its token counter, and the reserve kept for a reply."""
+    async def _sizing(
+        self, provider: Provider, model: str | None, *, load: bool = True
+    ) -> tuple[int, TokenCounter, int]:
+        """The model's window, its token counter, and the reserve kept for a reply.
+
+        ``load`` False: a local model not loaded yet is estimated rather than loaded.
+        """
         window = await self._windows.window(provider, model)
-        counter = await self._windows.counter(provider, model)
+        counter = await self._windows.counter(provider, model, load=load)
         return window, counter, reply_reserve(window, self._options.get("max_tokens"))
 
     async def _fit_context(

@@ -346,12 +346,21 @@ class ContextWindows:
         key = model_key(provider, model)
         return bool(key in self._learned or self._setting(key) or self._reported.get(key))
 
-    async def counter(self, provider: Provider, model: str | None) -> TokenCounter:
-        """The token counter of ``model`` (its tokenizer if the backend has one)."""
+    async def counter(
+        self, provider: Provider, model: str | None, *, load: bool = True
+    ) -> TokenCounter:
+        """The token counter of ``model``: its tokenizer if the backend has one.
+
+        With ``load`` False a model not loaded yet is not loaded for this (the meter must
+        not load a model): its counts are estimated until it is.
+        """
         key = model_key(provider, model)
         counter = self._counters.get(key)
-        if counter is None:
-            counter = TokenCounter(await provider.tokenizer(model))
+        if counter is not None and (counter.exact or not provider.has_tokenizer):
+            return counter
+        tokenize = await provider.tokenizer(model, load=load) if provider.has_tokenizer else None
+        if tokenize is not None or counter is None:
+            counter = TokenCounter(tokenize)
             self._counters[key] = counter
         return counter
 

@@ -180,8 +180,18 @@ class Provider(ABC):
         """The model's context window in tokens, if the backend can tell."""
         return None
 
-    async def tokenizer(self, model: str | None) -> Callable[[str], int] | None:
-        """A function counting the tokens of a text with the model's own tokenizer, if any."""
+    @property
+    def has_tokenizer(self) -> bool:
+        """Whether :meth:`tokenizer` can give the model's own tokenizer."""
+        return False
+
+    async def tokenizer(
+        self, model: str | None, *, load: bool = True
+    ) -> Callable[[str], int] | None:
+        """A function counting the tokens of a text with the model's own tokenizer, if any.
+
+        With ``load`` False, a backend that would have to load the model first gives None.
+        """
         return None
 
     async def check_request(

@@ -234,8 +234,17 @@ class LocalModelProvider(Provider):
         """The ``n_ctx`` the model is (or will be) loaded with."""
         return self.n_ctx
 
-    async def tokenizer(self, model: str | None) -> Callable[[str], int] | None:
-        """llama.cpp's own tokenizer for this model (loads the model if needed)."""
+    @property
+    def has_tokenizer(self) -> bool:
+        """llama.cpp tokenizes with the model's own vocabulary."""
+        return True
+
+    async def tokenizer(
+        self, model: str | None, *, load: bool = True
+    ) -> Callable[[str], int] | None:
+        """llama.cpp's own tokenizer for this model (loads the model if needed and ``load``)."""
+        if not load and self._llm is None:
+            return None
         await self._ensure_loaded()
         llm = self._llm
         if llm is None:

@@ -55,3 +55,21 @@ async def test_a_sixty_message_chat_is_answered_within_a_512_token_window(
     # No original lost: each is in the history or among the compacted messages.
     kept = {m.id for m in history} | {m.id for m in await manager.compacted_messages(session.id)}
     assert originals <= kept
+
+
+async def test_the_meter_never_loads_the_model_to_measure(
+    manager: SessionManager,  # noqa: F811
+    small_model: LocalModelProvider,
+) -> None:
+    cold = LocalModelProvider(n_ctx=SMALL_WINDOW)
+    engine = ChatEngine(manager, cold, auto_title=False)
+    session = await manager.create_session()
+    await manager.add_message(session.id, "user", "hello there")
+
+    budget = await engine.context_budget(session.id)
+
+    assert not cold.loaded and not budget.exact and budget.window == SMALL_WINDOW
+    # Once the model is loaded (the module's loaded one here), counts are exact.
+    warm = ChatEngine(manager, small_model, auto_title=False)
+    assert (await warm.context_budget(session.id)).exact
+    await cold.close()
