@@ -1,11 +1,18 @@
-"""The chat engine: one turn is add the user message, build the context, stream, persist.
+"""The chat engine: one turn is add the user message, fit the context, stream, persist.
 
 The assistant reply is stored from its first token with status ``streaming``; every token
 updates the in-memory copy (so a window redraws just that row) and the text is flushed to
 disk at least every ``flush_interval`` seconds. The reply ends ``complete``,
 ``cancelled`` or ``error`` with whatever text arrived; a reply that was ``streaming``
 when the process died is marked ``interrupted`` on the next start. A reply that ends
-with no text at all is an EmptyReplyError.
+with no text at all is an EmptyReplyError, unless the context was too long (some servers
+stream nothing then): that is found out and handled as context-too-long.
+
+Before each request the context is measured against the model's window
+(:mod:`chatdesk.context`) and the oldest messages are compacted into a summary when it
+does not fit; a server that still refuses gets one retry after a harder compaction. A
+model that takes tools is offered ``manage_session`` (:mod:`chatdesk.tools`): its calls
+and results are stored as messages and the turn goes on, at most MAX_TOOL_ROUNDS times.
 
 A turn owns its session from before anything is changed until its reply has ended; Stop
 works at any point of it. A new chat's title is made afterwards, in a background task
@@ -91,7 +98,8 @@ class _Turn:
     """One turn owning a session: what cancel() needs to stop it, and what follows it."""
 
     cancelled: bool = False
-    pump: asyncio.Task[None] | None = None
+    # What Stop cancels: the request streaming, or the summary being written before it.
+    pump: asyncio.Future[Any] | None = None
     title: _TitleJob | None = None
 
     def stopped(self) -> bool:
@@ -539,7 +547,7 @@ class ChatEngine:
             return None
         task = asyncio.ensure_future(summarise(folded, provider, model, counter, window))
         if turn is not None:
-            turn.pump = task  # type: ignore[assignment]  # Stop cancels the summary too
+            turn.pump = task  # Stop cancels the summary too
         try:
             text = await task
         except asyncio.CancelledError:

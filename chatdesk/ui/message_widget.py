@@ -218,6 +218,8 @@ class MessageWidget(QWidget):
             action: self._action_button(text, tip, functools.partial(self._request_summary, action))
             for action, text, tip in SUMMARY_ACTIONS
         }
+        for action, button in self._summary_actions.items():
+            button.setObjectName(f"summary{action.capitalize()}Button")
         for widget in (
             self._status,
             self._copy,

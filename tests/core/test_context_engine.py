@@ -5,6 +5,7 @@ Against the real OpenAI test server on 127.0.0.1, whose tokens are words.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -234,3 +235,27 @@ async def test_a_learned_window_is_kept_in_the_dict_the_app_saves(
     assert await ContextWindows(learned=dict(learned)).window(provider, openai_server.model) == 2048
     learned.clear()  # Settings set a window of its own
     assert await windows.window(provider, openai_server.model) == 8192
+
+
+async def test_stop_while_the_summary_is_written_changes_nothing_but_the_question(
+    manager: SessionManager, provider: OpenAICompatibleProvider, openai_server: OpenAITestServer
+) -> None:
+    session_id = await _long_chat(manager, 20)
+    before = list((await manager.require_session(session_id)).history)
+    key = model_key(provider, openai_server.model)
+    engine = ChatEngine(
+        manager, provider, auto_title=False, context_windows=ContextWindows({key: 2000})
+    )
+    openai_server.first_byte_delay = 5.0
+    turn = asyncio.ensure_future(drain(engine.send(session_id, "and now?")))
+    while not openai_server.requests:
+        await asyncio.sleep(0.01)
+    assert openai_server.requests[0]["messages"][0]["content"].startswith("You summarise")
+
+    assert engine.cancel(session_id)
+    assert await asyncio.wait_for(turn, 5) == []
+
+    history = (await manager.require_session(session_id)).history
+    assert history[:-1] == before and history[-1].content == "and now?"
+    assert await manager.compacted_messages(session_id) == []
+    assert not engine.is_streaming(session_id)
