@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatdesk.context import (
+    DEFAULT_REPLY_RESERVE,
     ContextBudget,
     ContextWindows,
     TokenCounter,
@@ -334,9 +335,11 @@ class ChatEngine:
             if offered:
                 options["tools"] = self._tools.definitions()
             if provider.name == "local":
-                # llama.cpp fails outright when prompt + reply overflow n_ctx.
+                # llama.cpp fails outright when prompt + reply overflow n_ctx: the reply
+                # gets what it would (the default reserve) or what is left, if less.
                 room = budget.window - budget.used - budget.margin
-                options["max_tokens"] = max(16, min(options.get("max_tokens") or room, room))
+                wanted = options.get("max_tokens") or DEFAULT_REPLY_RESERVE
+                options["max_tokens"] = max(16, min(wanted, room))
             outcome = _Round()
             async for delta in self._stream_round(
                 session_id, turn, provider, model, context, options, outcome
