@@ -131,6 +131,9 @@ class _Round:
     reply: Message | None = None
     usage: Usage | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    # Whether tools were offered: calls a model makes unasked are dropped, as a call
+    # stored without its results would make every later request invalid.
+    tools_offered: bool = False
 
 
 # The smallest context window a server is likely to run with (llama.cpp's -c 512).
@@ -340,7 +343,7 @@ class ChatEngine:
                 room = budget.window - budget.used - budget.margin
                 wanted = options.get("max_tokens") or DEFAULT_REPLY_RESERVE
                 options["max_tokens"] = max(16, min(wanted, room))
-            outcome = _Round()
+            outcome = _Round(tools_offered=offered)
             async for delta in self._stream_round(
                 session_id, turn, provider, model, context, options, outcome
             ):
@@ -483,7 +486,8 @@ class ChatEngine:
             await _settle(pump, flusher)
             outcome.status, outcome.error, outcome.reply = status, error, reply
             if end is not None:
-                outcome.usage, outcome.tool_calls = end.usage, end.tool_calls
+                outcome.usage = end.usage
+                outcome.tool_calls = end.tool_calls if outcome.tools_offered else None
             if reply is not None:
                 await self._finish_reply(session_id, reply, text, status, error, outcome)
 

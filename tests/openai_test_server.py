@@ -76,6 +76,8 @@ class OpenAITestServer:
         # Tool calls to stream instead of text, one list per request that offers tools:
         # each call is {"name": ..., "arguments": "<json text>"}.
         self.tool_call_script: list[list[dict[str, str]]] = []
+        # Stream the scripted calls even to a request that offers no tools (a bad model).
+        self.tool_calls_unasked = False
         # A request whose tools could not be used: 400, like a server without tool support.
         self.reject_tools = False
         # What was received: the JSON body and the headers of every chat completion request.
@@ -231,9 +233,8 @@ class OpenAITestServer:
             await response.write_eof()
             return response
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        calls = (
-            self.tool_call_script.pop(0) if body.get("tools") and self.tool_call_script else None
-        )
+        asked = body.get("tools") or self.tool_calls_unasked
+        calls = self.tool_call_script.pop(0) if asked and self.tool_call_script else None
         return await self._stream(request, model, include_usage, calls)
 
     def _too_long(self, body: dict[str, Any], limit: int | None) -> web.Response:

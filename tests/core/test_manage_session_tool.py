@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from chatdesk.chat import MAX_TOOL_ROUNDS, ChatEngine
+from chatdesk.providers.base import ProviderError
+from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.sessions import SessionManager
 from chatdesk.tools import DEFAULT_KEEP_COUNT, ToolArgumentError, parse_manage_session
 from tests.core.conftest import drain, query
@@ -200,3 +202,23 @@ def test_parse_defaults_keep_count_to_ten() -> None:
     assert parse_manage_session('{"action": "truncate"}').keep_count == DEFAULT_KEEP_COUNT
     with pytest.raises(ToolArgumentError, match="whole number"):
         parse_manage_session('{"action": "truncate", "keep_count": true}')
+
+
+async def test_tool_calls_a_model_makes_unasked_are_not_stored(
+    manager: SessionManager, provider: OpenAICompatibleProvider, openai_server: OpenAITestServer
+) -> None:
+    engine = ChatEngine(
+        manager, provider, auto_title=False, tools_enabled=lambda provider, model: False
+    )
+    session_id = await _three_message_chat(manager)
+    openai_server.tool_calls_unasked = True
+    openai_server.tool_call_script = [_call({"action": "truncate", "keep_count": 0})]
+
+    # Calls and nothing else: nothing is stored, and it is an empty reply the user retries.
+    with pytest.raises(ProviderError, match="empty reply"):
+        await drain(engine.send(session_id, "hi"))
+
+    assert "tools" not in openai_server.requests[-1]
+    history = (await manager.require_session(session_id)).history
+    assert [m.content for m in history] == ["first question", "first answer", "hi"]
+    assert all(m.tool_calls is None for m in history)
