@@ -17,7 +17,8 @@ from chatdesk.domain import Message, content_text
 # An expanded summary shows at most this many originals in its row (a transcript of
 # thousands would make one enormous text block); the rest are counted.
 MAX_EXPANDED_MESSAGES = 300
-TOOL_MARK = "🔧"
+# Plain text, not an emoji: every system font has it.
+TOOL_MARK = "Tool ·"
 
 
 def summary_heading(message: Message) -> str:
@@ -42,9 +43,9 @@ def display_blocks(
             text += "\n\n---\n\n" + transcript(originals)
         return [{"type": "text", "text": text}]
     if message.role == "tool":
-        return [{"type": "text", "text": f"{TOOL_MARK} {tool_result_text(message)}"}]
+        return [{"type": "text", "text": f"*{TOOL_MARK} {tool_result_text(message)}*"}]
     if message.tool_calls:
-        calls = "\n\n".join(f"{TOOL_MARK} {describe_call(call)}" for call in message.tool_calls)
+        calls = "\n\n".join(f"*{TOOL_MARK} {describe_call(call)}*" for call in message.tool_calls)
         said = content_text(message.content).strip()
         return [{"type": "text", "text": f"{said}\n\n{calls}" if said else calls}]
     content = message.content
@@ -87,8 +88,8 @@ def describe_call(call: Mapping[str, Any]) -> str:
                 return f"Renaming the chat to “{arguments['title']}”"
             if action == "compact":
                 return "Summarising earlier messages"
-            if action == "truncate":
-                keep = arguments.get("keep_count", 10)
+            keep = arguments.get("keep_count", 10)
+            if action == "truncate" and isinstance(keep, int) and not isinstance(keep, bool):
                 return f"Keeping the first {keep} messages"
     return f"Calling {describe_tool_call(call)}"
 
@@ -103,7 +104,7 @@ def tool_result_text(message: Message) -> str:
     if not isinstance(result, dict):
         return raw
     if "error" in result:
-        return f"Tool failed: {result['error']}"
+        return f"Failed: {result['error']}"
     if "kept_messages" in result:
         return f"Kept {result['kept_messages']} messages"
     if "summarised_messages" in result:
@@ -112,9 +113,14 @@ def tool_result_text(message: Message) -> str:
         return f"Renamed the chat to “{result['title']}”"
     if "messages" in result:
         return (
-            f"{result['messages']} messages, {result.get('tokens_used', '?')} of "
-            f"{result.get('context_window', '?')} tokens used"
+            f"{result['messages']} messages, {_number(result.get('tokens_used'))} of "
+            f"{_number(result.get('context_window'))} tokens used"
         )
     if "note" in result:
         return str(result["note"]).capitalize()
     return raw
+
+
+def _number(value: object) -> str:
+    """``8,192`` for 8192; anything else as it is."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
