@@ -55,6 +55,9 @@ class MessageOut(BaseModel):
     status: str
     error: str | None
     created_at: datetime
+    # The calls of an assistant message that asked for tools, the call a tool message answers.
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
 
     @classmethod
     def of(cls, message: Message) -> MessageOut:
@@ -66,6 +69,8 @@ class MessageOut(BaseModel):
             status=message.status,
             error=message.error,
             created_at=message.created_at,
+            tool_calls=message.tool_calls,
+            tool_call_id=message.tool_call_id,
         )
 
 
