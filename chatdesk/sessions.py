@@ -18,7 +18,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -307,11 +314,14 @@ class SessionManager:
                 title or f"Task {task_id}", kind="task", task_id=task_id
             )
 
-    async def cleanup_empty_sessions(self, min_age: timedelta = timedelta(hours=1)) -> int:
+    async def cleanup_empty_sessions(
+        self, min_age: timedelta = timedelta(hours=1), *, keep: Collection[str] = ()
+    ) -> int:
         """Delete chat sessions with no messages created more than ``min_age`` ago.
 
-        Task sessions are kept: an empty one is waiting for its task's first run.
-        Returns how many sessions were deleted.
+        Task sessions are kept: an empty one is waiting for its task's first run. So are
+        the sessions in ``keep`` (the chat open in the window). Returns how many sessions
+        were deleted.
         """
         cutoff = utcnow() - min_age
         s, m = tables.sessions.c, tables.messages.c
@@ -327,7 +337,7 @@ class SessionManager:
                         )
                     )
                 ).scalars()
-                doomed = [i for i in ids if not self._has_messages_in_memory(i)]
+                doomed = [i for i in ids if i not in keep and not self._has_messages_in_memory(i)]
                 for chunk in _chunks(doomed):
                     await conn.execute(delete(tables.sessions).where(s.id.in_(chunk)))
             for session_id in doomed:
@@ -629,6 +639,54 @@ class SessionManager:
         if session.kind == "task" and session.task_id is not None:
             self._task_sessions[session.task_id] = session.id
         return session
+
+    # -- scheduled tasks ----------------------------------------------------------------
+
+    @property
+    def database_engine(self) -> AsyncEngine:
+        """The database engine, for the stores of tables other than sessions (tasks).
+
+        Sessions and messages are written only through this manager's methods.
+        """
+        return self._engine
+
+    async def find_task_session(self, task_id: str) -> str | None:
+        """The id of scheduled task ``task_id``'s session, or None if it has none yet."""
+        session_id = self._task_sessions.get(task_id)
+        if session_id is not None:
+            return session_id
+        s = tables.sessions.c
+        async with self._read() as conn:
+            return (
+                await conn.execute(select(s.id).where(s.kind == "task", s.task_id == task_id))
+            ).scalar()
+
+    async def release_task_session(self, task_id: str) -> str | None:
+        """Make the session of task ``task_id`` a normal chat (its task is being deleted).
+
+        Returns the session's id, or None when the task had no session.
+        """
+        async with self._task_lock:
+            session_id = await self.find_task_session(task_id)
+            if session_id is None:
+                return None
+
+            async def unit() -> None:
+                async with self._transaction() as conn:
+                    await conn.execute(
+                        update(tables.sessions)
+                        .where(tables.sessions.c.id == session_id)
+                        .values(kind="chat", task_id=None)
+                    )
+                self._task_sessions.pop(task_id, None)
+                cached = self._sessions.get(session_id)
+                if cached is not None:
+                    cached.kind, cached.task_id = "chat", None
+                self._emit(SESSION_UPDATED, session_id)
+
+            async with self._lock:
+                await _run_whole(unit())
+            return session_id
 
 
 async def _run_whole(work: Coroutine[Any, Any, _T]) -> _T:
