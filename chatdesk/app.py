@@ -32,6 +32,7 @@ from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
@@ -161,6 +162,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         lambda: save(options.preferences_path),
         secrets=secrets,
     )
+    # Housekeeping spares the chat open in the window.
+    scheduler = TaskScheduler(manager, engine, open_session=lambda: window.current_session_id)
     reporter = None
     if os.environ.get(EXIT_AFTER_FIRST_PAINT) == "1":
         reporter = _FirstPaintReporter(finish)
@@ -170,6 +173,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     try:
         await window.load()
         window.show()
+        await start_scheduler(scheduler)
         preload = asyncio.create_task(preload_local_model(registry))
         if options.self_test:
             exit_code = await self_test(window)
@@ -183,10 +187,19 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         if window.isVisible():
             window.close()
         await window.shutdown()
+        await scheduler.stop()  # running tasks end their replies before the manager closes
         await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
     return exit_code
+
+
+async def start_scheduler(scheduler: TaskScheduler) -> None:
+    """Start scheduled tasks; a database that fails here leaves the chats usable."""
+    try:
+        await scheduler.start()
+    except StorageError as exc:
+        log.warning("scheduled tasks could not start: %s", exc)
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:

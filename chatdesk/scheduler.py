@@ -240,9 +240,9 @@ def describe_schedule(text: str, *, timezone: tzinfo | None = None) -> str:
 
 
 def _describe_cron(expression: str) -> str:
-    options = CronOptions()
-    options.use_24hour_time_format = True
     try:
+        # English like the rest of the window, whatever the system locale says.
+        options = CronOptions(locale_code="en_US", use_24hour_time_format=True)
         words = get_description(expression, options)
     except Exception:  # the trigger is valid; only the wording failed
         return f"Cron schedule {expression}"
