@@ -8,6 +8,8 @@ Design notes:
   the ``tasks`` table (``storage/task_rows.py``) holds only what to send and when.
 * Timing is APScheduler 3's ``AsyncIOScheduler`` on the running loop (qasync's in the
   window), so runs are coroutines on the app's loop and never block it.
+* At most ``max_parallel_runs`` runs go at once (many tasks due at the same minute take
+  turns: a server's rate limit would refuse them, the one local model queue them).
 * Runs of one task never overlap: a per-task lock. ``run_now`` waits its turn; a
   scheduled run that comes due while another run of the task is going is skipped, and
   the task notes it.
@@ -61,6 +63,8 @@ MISSED_RUN_GRACE = timedelta(hours=24)
 HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 # How long stop() lets running tasks end their replies before cancelling them outright.
 STOP_TIMEOUT = 5.0
+
+MAX_PARALLEL_RUNS = 8
 
 _HOUSEKEEPING_JOB = "chatdesk-housekeeping"
 
@@ -282,6 +286,7 @@ class TaskScheduler:
         grace: timedelta = MISSED_RUN_GRACE,
         housekeeping_interval: timedelta = HOUSEKEEPING_INTERVAL,
         timezone: tzinfo | None = None,
+        max_parallel_runs: int = MAX_PARALLEL_RUNS,
     ) -> None:
         """``open_session`` says which chat the window shows (housekeeping spares it)."""
         self._manager = manager
@@ -292,6 +297,9 @@ class TaskScheduler:
         self._timezone = timezone or get_localzone()
         self._store = TaskStore(manager.database_engine, manager.database_path)
         self._tasks: dict[str, Task] = {}
+        # Many tasks due at once take turns: a server's rate limit (or the one local
+        # model) would refuse or queue them anyway, and fewer at once keep the loop fluid.
+        self._parallel = asyncio.Semaphore(max_parallel_runs)
         self._run_locks: dict[str, asyncio.Lock] = {}
         # The asyncio task of each run going now, and its session once it has one.
         self._running: dict[str, asyncio.Task[Any]] = {}
@@ -588,23 +596,31 @@ class TaskScheduler:
         assert current is not None
         self._running[task_id] = current
         try:
-            session = await self._sync_session(task, create=True)
-            assert session is not None
-            self._running_sessions[task_id] = session.id
-            started: dict[str, Any] = {"last_run_at": utcnow()}
-            if scheduled:
-                # Stored before the reply, so a crash mid-run does not repeat the run at
-                # the next start (None once a single run is done).
-                started["next_run_at"] = self._job_next_run(task_id)
-            await self._save(task_id, **started)
-            self._emit(RUN_STARTED, task_id)
-            reply = await self._send(session, task.prompt, task_id)
-            await self._save(task_id, last_status=reply.status, last_note=reply.error, unread=True)
-            self._emit(RUN_FINISHED, task_id)
-            return reply
+            async with self._parallel:
+                return await self._run_in_turn(task_id, scheduled=scheduled)
         finally:
             self._running.pop(task_id, None)
             self._running_sessions.pop(task_id, None)
+
+    async def _run_in_turn(self, task_id: str, *, scheduled: bool) -> Message:
+        """The run itself, once it may go (at most ``max_parallel_runs`` run at once)."""
+        task = self._tasks.get(task_id)  # as it is now, after waiting for a turn
+        if task is None or task_id in self._deleting:
+            raise TaskNotFoundError(task_id)
+        session = await self._sync_session(task, create=True)
+        assert session is not None
+        self._running_sessions[task_id] = session.id
+        started: dict[str, Any] = {"last_run_at": utcnow()}
+        if scheduled:
+            # Stored before the reply, so a crash mid-run does not repeat the run at
+            # the next start (None once a single run is done).
+            started["next_run_at"] = self._job_next_run(task_id)
+        await self._save(task_id, **started)
+        self._emit(RUN_STARTED, task_id)
+        reply = await self._send(session, task.prompt, task_id)
+        await self._save(task_id, last_status=reply.status, last_note=reply.error, unread=True)
+        self._emit(RUN_FINISHED, task_id)
+        return reply
 
     async def _send(self, session: Session, prompt: str, task_id: str) -> Message:
         """The engine's normal turn; a failure before any reply is stored as an error reply."""

@@ -17,6 +17,7 @@ from chatdesk.domain import Task, utcnow
 from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.scheduler import (
     RUN_FINISHED,
+    RUN_STARTED,
     TASK_UPDATED,
     TaskEvent,
     TaskNotFoundError,
@@ -367,6 +368,33 @@ async def test_a_scheduled_run_due_while_the_task_still_runs_is_skipped_and_note
         await asyncio.sleep(0.05)
     roles = [m[0] for m in stored_messages(db_path, task_sessions(db_path)[0][0])]
     assert roles == ["user", "assistant"] * (len(roles) // 2)
+
+
+async def test_many_tasks_due_together_take_turns(
+    manager: SessionManager, engine: ChatEngine, openai_server: OpenAITestServer
+) -> None:
+    openai_server.first_byte_delay = 0.3
+    scheduler = TaskScheduler(manager, engine, max_parallel_runs=2)
+    await scheduler.start()
+    going, most = 0, 0
+
+    def count(event: TaskEvent) -> None:
+        nonlocal going, most
+        if event.kind == RUN_STARTED:
+            going += 1
+            most = max(most, going)
+        elif event.kind == RUN_FINISHED:
+            going -= 1
+
+    scheduler.add_listener(count)
+    tasks = [
+        await scheduler.add_task(name=f"t{i}", prompt="p", schedule=NOT_DURING_THE_TEST)
+        for i in range(5)
+    ]
+    replies = await asyncio.gather(*(scheduler.run_now(t.id) for t in tasks))
+    await scheduler.stop()
+    assert [r.status for r in replies] == ["complete"] * 5
+    assert most == 2
 
 
 # -- editing --------------------------------------------------------------------------------
