@@ -3,7 +3,7 @@
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/system-deps.sh
+bash scripts/system-deps.sh test
 bash scripts/venv.sh
 # pip's wheel cache (~/.cache/pip) keeps the llama-cpp-python build between runs.
 .venv/bin/pip install -q -e '.[test]'
