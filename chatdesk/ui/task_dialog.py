@@ -7,6 +7,9 @@ the TaskScheduler; an error it reports keeps the dialog open with the message sh
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -24,7 +27,6 @@ from chatdesk.domain import Task
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.scheduler import TaskScheduler
 from chatdesk.storage.database import StorageError
-from chatdesk.ui.async_tasks import start_task
 
 DEFAULT_MODEL_LABEL = "Default model"
 SCHEDULE_PLACEHOLDER = "0 8 * * 1-5  ·  every 30 m  ·  2026-12-24 08:00"
@@ -42,12 +44,15 @@ class TaskDialog(QDialog):
         scheduler: TaskScheduler,
         registry: ProviderRegistry,
         *,
+        start: Callable[[Coroutine[Any, Any, Any]], object],
         task: Task | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        """An empty form for a new task, or ``task``'s values to edit."""
+        """An empty form for a new task, or ``task``'s values to edit; ``start`` runs the
+        saving coroutine (the window's task set)."""
         super().__init__(parent)
         self._scheduler = scheduler
+        self._start = start
         self._task = task
         self.setObjectName("taskDialog")
         self.setWindowTitle("New scheduled task" if task is None else "Edit scheduled task")
@@ -122,7 +127,7 @@ class TaskDialog(QDialog):
             return
         self._saving = True
         self.save_button.setEnabled(False)
-        start_task(self._save(), self._failed)
+        self._start(self._save())
 
     async def _save(self) -> None:
         provider, model = self.model_box.currentData()
@@ -138,9 +143,13 @@ class TaskDialog(QDialog):
                 task = await self._scheduler.add_task(**values)
             else:
                 task = await self._scheduler.update_task(self._task.id, **values)
-        except (ValueError, StorageError) as exc:
+        except (ValueError, LookupError, StorageError) as exc:
+            # LookupError: the task was deleted while the dialog was open.
             self._failed(exc)
             return
+        except BaseException:
+            self._failed(RuntimeError("The task could not be saved."))
+            raise
         self._saving = False
         self.saved.emit(task.id)
         self.accept()

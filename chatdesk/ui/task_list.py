@@ -8,7 +8,7 @@ TaskScheduler; its failures go to the window's reporter in words.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,7 +46,6 @@ from chatdesk.scheduler import (
     TaskEvent,
     TaskScheduler,
 )
-from chatdesk.ui.async_tasks import ErrorHandler, start_task
 
 TaskIdRole = Qt.ItemDataRole.UserRole + 1
 UnreadRole = Qt.ItemDataRole.UserRole + 2
@@ -63,6 +62,8 @@ _Index = QModelIndex | QPersistentModelIndex
 DELETE_RESULTS = "delete"
 KEEP_RESULTS = "keep"
 DeleteQuestion = Callable[[QWidget, Task], str | None]
+# Starts a coroutine for the window, which keeps it and reports its failure in words.
+StartTask = Callable[[Coroutine[Any, Any, Any]], object]
 
 
 def next_run_words(task: Task, *, running: bool, now: datetime | None = None) -> str:
@@ -274,16 +275,16 @@ class ScheduledSection(QWidget):
         scheduler: TaskScheduler,
         registry: ProviderRegistry,
         *,
-        report: ErrorHandler,
+        start: StartTask,
         ask_delete: DeleteQuestion = ask_how_to_delete,
         parent: QWidget | None = None,
     ) -> None:
-        """``report`` shows a failed action to the user in words."""
+        """``start`` runs the actions' coroutines (the window's task set)."""
         super().__init__(parent)
         self.setObjectName("scheduledSection")
         self.scheduler = scheduler
         self._registry = registry
-        self._report = report
+        self._start = start
         self._ask_delete = ask_delete
         self.bridge = TaskEventBridge(scheduler, self)
         self.model = TaskListModel(scheduler, self)
@@ -389,7 +390,7 @@ class ScheduledSection(QWidget):
         """Open the New scheduled task dialog."""
         from chatdesk.ui.task_dialog import TaskDialog
 
-        dialog = TaskDialog(self.scheduler, self._registry, parent=self.window())
+        dialog = TaskDialog(self.scheduler, self._registry, start=self._start, parent=self.window())
         dialog.saved.connect(self._open_task)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
@@ -402,7 +403,9 @@ class ScheduledSection(QWidget):
         task = self.selected_task()
         if task is None:
             return None
-        dialog = TaskDialog(self.scheduler, self._registry, task=task, parent=self.window())
+        dialog = TaskDialog(
+            self.scheduler, self._registry, start=self._start, task=task, parent=self.window()
+        )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
@@ -412,7 +415,7 @@ class ScheduledSection(QWidget):
         task = self.selected_task()
         if task is not None:
             self._open_task(task.id)
-            start_task(self.scheduler.run_now(task.id), self._report)
+            self._start(self.scheduler.run_now(task.id))
 
     def toggle_selected(self) -> None:
         """Pause the selected task, or resume it when it is paused."""
@@ -420,7 +423,7 @@ class ScheduledSection(QWidget):
         if task is None:
             return
         action = self.scheduler.resume if not task.enabled else self.scheduler.pause
-        start_task(action(task.id), self._report)
+        self._start(action(task.id))
 
     def delete_selected(self) -> None:
         """Delete the selected task after asking what becomes of its results."""
@@ -430,10 +433,7 @@ class ScheduledSection(QWidget):
         choice = self._ask_delete(self.window(), task)
         if choice is None:
             return
-        start_task(
-            self.scheduler.delete_task(task.id, keep_results=choice == KEEP_RESULTS),
-            self._report,
-        )
+        self._start(self.scheduler.delete_task(task.id, keep_results=choice == KEEP_RESULTS))
 
     # -- internals ----------------------------------------------------------------------
 
