@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -150,11 +151,15 @@ class TaskDialog(QDialog):
         except BaseException:
             self._failed(RuntimeError("The task could not be saved."))
             raise
+        if not shiboken6.isValid(self):
+            return  # closed while saving: the task is stored all the same
         self._saving = False
         self.saved.emit(task.id)
         self.accept()
 
     def _failed(self, error: BaseException) -> None:
+        if not shiboken6.isValid(self):
+            return
         self._saving = False
         self.error.setText(str(error))
         self.error.show()
