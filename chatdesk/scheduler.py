@@ -295,7 +295,7 @@ class TaskScheduler:
         self._grace = grace
         self._housekeeping_interval = housekeeping_interval
         self._timezone = timezone or get_localzone()
-        self._store = TaskStore(manager.database_engine, manager.database_path)
+        self._store = TaskStore(manager.engine, manager.database_path)
         self._tasks: dict[str, Task] = {}
         # Many tasks due at once take turns: a server's rate limit (or the one local
         # model) would refuse or queue them anyway, and fewer at once keep the loop fluid.

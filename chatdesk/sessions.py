@@ -643,11 +643,8 @@ class SessionManager:
     # -- scheduled tasks ----------------------------------------------------------------
 
     @property
-    def database_engine(self) -> AsyncEngine:
-        """The database engine, for the stores of tables other than sessions (tasks).
-
-        Sessions and messages are written only through this manager's methods.
-        """
+    def engine(self) -> AsyncEngine:
+        """The database engine, for stores of other tables (e.g. scheduled tasks)."""
         return self._engine
 
     async def find_task_session(self, task_id: str) -> str | None:
