@@ -3,6 +3,7 @@ and notify the desktop when a run finishes while the window is not active."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -67,10 +68,8 @@ class ScheduledTasksController:
         self._start(self._learn_session(task_id))
 
     async def _learn_session(self, task_id: str) -> None:
-        try:
+        with contextlib.suppress(TaskNotFoundError):
             self._sessions[task_id] = (await self._scheduler.session_of(task_id)).id
-        except TaskNotFoundError:
-            pass
 
     def _run_finished(self, task_id: str) -> None:
         try:
