@@ -247,7 +247,7 @@ def _describe_cron(expression: str) -> str:
     try:
         # English like the rest of the window, whatever the system locale says.
         options = CronOptions(locale_code="en_US", use_24hour_time_format=True)
-        words = get_description(expression, options)
+        words: str = get_description(expression, options)
     except Exception:  # the trigger is valid; only the wording failed
         return f"Cron schedule {expression}"
     at = r"At (\d\d:\d\d)"
@@ -268,7 +268,8 @@ def _describe_cron(expression: str) -> str:
 
 
 def _first_run(trigger: BaseTrigger, now: datetime) -> datetime | None:
-    return trigger.get_next_fire_time(None, now)
+    first: datetime | None = trigger.get_next_fire_time(None, now)
+    return first
 
 
 # -- the scheduler ------------------------------------------------------------------------
@@ -717,6 +718,7 @@ class TaskScheduler:
 
     async def _sync_session(self, task: Task, *, create: bool = False) -> Session | None:
         """Give the task's session the task's name and model (made first when ``create``)."""
+        session: Session | None
         if create:
             session = await self._manager.ensure_task_session(task.id, title=task.name)
         else:
