@@ -345,7 +345,13 @@ class TaskScheduler:
         )
         for task in tasks:
             if task.enabled and task.next_run_at is not None:
-                self._schedule(task, task.next_run_at)
+                try:
+                    self._schedule(task, task.next_run_at)
+                except ValueError as exc:
+                    # A schedule this version cannot read (written by another, or by
+                    # hand): the other tasks still run, and this one says why it does not.
+                    log.warning("task %s has an unreadable schedule: %s", task.id, exc)
+                    await self._save(task.id, last_status="error", last_note=str(exc))
 
     async def stop(self) -> None:
         """Stop scheduling; running tasks end their replies as cancelled (call before

@@ -397,6 +397,30 @@ async def test_many_tasks_due_together_take_turns(
     assert most == 2
 
 
+async def test_a_task_with_an_unreadable_stored_schedule_does_not_stop_the_others(
+    db_url: str, db_path: Path, provider: OpenAICompatibleProvider
+) -> None:
+    manager = await SessionManager.open(db_url)
+    engine = ChatEngine(manager, provider, auto_title=False)
+    scheduler = TaskScheduler(manager, engine)
+    await scheduler.start()
+    broken = await scheduler.add_task(name="broken", prompt="p", schedule="every 1 h")
+    fine = await scheduler.add_task(name="fine", prompt="p", schedule="every 1 h")
+    await scheduler.stop()
+    query(db_path, "UPDATE tasks SET schedule = 'every fortnight' WHERE id = ?", (broken.id,))
+
+    scheduler = TaskScheduler(manager, engine)
+    await scheduler.start()
+    noted = scheduler.get_task(broken.id)
+    reply = await scheduler.run_now(fine.id)
+    await scheduler.stop()
+    await engine.close()
+    await manager.close()
+    assert noted.last_status == "error"
+    assert noted.last_note is not None and "unknown unit" in noted.last_note
+    assert reply.status == "complete"
+
+
 # -- editing --------------------------------------------------------------------------------
 
 
