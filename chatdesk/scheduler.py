@@ -335,23 +335,31 @@ class TaskScheduler:
         scheduler.add_listener(self._on_job_overlapped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self._scheduler = scheduler
-        await self.run_housekeeping()
-        scheduler.add_job(
-            self.run_housekeeping,
-            IntervalTrigger(
-                seconds=self._housekeeping_interval.total_seconds(), timezone=self._timezone
-            ),
-            id=_HOUSEKEEPING_JOB,
-        )
-        for task in tasks:
-            if task.enabled and task.next_run_at is not None:
-                try:
-                    self._schedule(task, task.next_run_at)
-                except ValueError as exc:
-                    # A schedule this version cannot read (written by another, or by
-                    # hand): the other tasks still run, and this one says why it does not.
-                    log.warning("task %s has an unreadable schedule: %s", task.id, exc)
-                    await self._save(task.id, last_status="error", last_note=str(exc))
+        try:
+            await self.run_housekeeping()
+            scheduler.add_job(
+                self.run_housekeeping,
+                IntervalTrigger(
+                    seconds=self._housekeeping_interval.total_seconds(), timezone=self._timezone
+                ),
+                id=_HOUSEKEEPING_JOB,
+            )
+            for task in tasks:
+                if task.enabled and task.next_run_at is not None:
+                    await self._schedule_stored(task)
+        except BaseException:
+            scheduler.shutdown(wait=False)
+            self._scheduler = None
+            raise
+
+    async def _schedule_stored(self, task: Task) -> None:
+        try:
+            self._schedule(task, task.next_run_at)
+        except ValueError as exc:
+            # A schedule this version cannot read (written by another, or by hand): the
+            # other tasks still run, and this one says why it does not.
+            log.warning("task %s has an unreadable schedule: %s", task.id, exc)
+            await self._save(task.id, last_status="error", last_note=str(exc))
 
     async def stop(self) -> None:
         """Stop scheduling; running tasks end their replies as cancelled (call before
