@@ -154,6 +154,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             closed.set_result(None)
 
     app.lastWindowClosed.connect(finish)
+    # Housekeeping spares the chat open in the window.
+    scheduler = TaskScheduler(manager, engine, open_session=lambda: window.current_session_id)
     window = MainWindow(
         manager,
         engine,
@@ -161,9 +163,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        scheduler=scheduler,
     )
-    # Housekeeping spares the chat open in the window.
-    scheduler = TaskScheduler(manager, engine, open_session=lambda: window.current_session_id)
     reporter = None
     if os.environ.get(EXIT_AFTER_FIRST_PAINT) == "1":
         reporter = _FirstPaintReporter(finish)
@@ -173,7 +174,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     try:
         await window.load()
         window.show()
-        await start_scheduler(scheduler)
+        if await start_scheduler(scheduler):
+            window.scheduler_started()
         preload = asyncio.create_task(preload_local_model(registry))
         if options.self_test:
             exit_code = await self_test(window)
@@ -186,20 +188,23 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             app.removeEventFilter(reporter)
         if window.isVisible():
             window.close()
+        # Task runs end their replies (as cancelled) before the window drains its tasks.
+        await scheduler.stop()
         await window.shutdown()
-        await scheduler.stop()  # running tasks end their replies before the manager closes
         await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
     return exit_code
 
 
-async def start_scheduler(scheduler: TaskScheduler) -> None:
+async def start_scheduler(scheduler: TaskScheduler) -> bool:
     """Start scheduled tasks; a database that fails here leaves the chats usable."""
     try:
         await scheduler.start()
     except StorageError as exc:
         log.warning("scheduled tasks could not start: %s", exc)
+        return False
+    return True
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:
