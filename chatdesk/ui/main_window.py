@@ -442,6 +442,8 @@ class MainWindow(QMainWindow):
         """Show the scheduler's tasks (it loads them when it starts, after the window)."""
         if self.scheduled is not None:
             self.scheduled.reload()
+        if self.task_controller is not None and self.chat.current is not None:
+            self.task_controller.session_shown(self.chat.current)  # a task chat reopened
 
     def _add_scheduled_section(self, scheduler: TaskScheduler, ask_delete: DeleteQuestion) -> None:
         self.scheduled = ScheduledSection(
@@ -457,6 +459,7 @@ class MainWindow(QMainWindow):
             self.notifier,
             open_session=self.open_session,
             current_session=lambda: self.chat.current,
+            refresh_current=self.show_session_state,
             start=self.tasks.start,
         )
 

@@ -28,17 +28,21 @@ class ScheduledTasksController:
         *,
         open_session: OpenSession,
         current_session: Callable[[], Session | None],
+        refresh_current: Callable[[], None],
         start: StartTask,
     ) -> None:
-        """``open_session`` shows a session in the chat pane (a coroutine)."""
+        """``open_session`` shows a session in the chat pane (a coroutine);
+        ``refresh_current`` redraws its Stop button and error after a run in it."""
         self._window = window
         self._scheduler = scheduler
         self._section = section
         self._notifier = notifier
         self._open_session = open_session
         self._current = current_session
+        self._refresh_current = refresh_current
         self._start = start
         section.taskOpened.connect(self.open_task)
+        section.bridge.runStarted.connect(self._refresh_if_shown)
         section.bridge.runFinished.connect(self._run_finished)
 
     def open_task(self, task_id: str) -> None:
@@ -59,14 +63,24 @@ class ScheduledTasksController:
             return  # deleted meanwhile
         await self._open_session(session.id)
 
+    def _shown(self, task_id: str) -> bool:
+        current = self._current()
+        return current is not None and current.task_id == task_id
+
+    def _refresh_if_shown(self, task_id: str) -> None:
+        # The run is the engine's turn, not one the chat pane started: it does not hear
+        # of its end on its own.
+        if self._shown(task_id):
+            self._refresh_current()
+
     def _run_finished(self, task_id: str) -> None:
+        self._refresh_if_shown(task_id)
         try:
             task = self._scheduler.get_task(task_id)
         except TaskNotFoundError:
             return
         if self._window.isActiveWindow():
-            current = self._current()
-            if current is not None and current.task_id == task_id:
+            if self._shown(task_id):
                 self._start(self._scheduler.mark_read(task_id))  # read as it arrived
         elif self._window.isVisible():
             self._notifier.notify_run(task)

@@ -92,8 +92,13 @@ class TaskDialog(QDialog):
         form = QFormLayout()
         form.addRow("Name", self.name_edit)
         form.addRow("Prompt", self.prompt_edit)
-        form.addRow("Schedule", self.schedule_edit)
-        form.addRow("", self.preview)
+        # The preview sits right under what it describes.
+        schedule_box = QVBoxLayout()
+        schedule_box.setContentsMargins(0, 0, 0, 0)
+        schedule_box.setSpacing(4)
+        schedule_box.addWidget(self.schedule_edit)
+        schedule_box.addWidget(self.preview)
+        form.addRow("Schedule", schedule_box)
         form.addRow("Model", self.model_box)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel

@@ -18,11 +18,13 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QPoint,
+    QRect,
+    QSize,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -31,6 +33,9 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -46,6 +51,7 @@ from chatdesk.scheduler import (
     TaskEvent,
     TaskScheduler,
 )
+from chatdesk.ui.rendering import mix_colours
 
 TaskIdRole = Qt.ItemDataRole.UserRole + 1
 UnreadRole = Qt.ItemDataRole.UserRole + 2
@@ -54,7 +60,6 @@ SubtitleRole = Qt.ItemDataRole.UserRole + 3
 SECTION_TITLE = "Scheduled"
 # The "next run in 5 min" wording goes stale; refreshing it this often keeps it right.
 _REFRESH_MS = 30_000
-_UNREAD_COLOUR = QColor(52, 120, 246)
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -90,16 +95,75 @@ def next_run_words(task: Task, *, running: bool, now: datetime | None = None) ->
     return f"Next run {local_next:%a} {local_next.day} {local_next:%b} at {clock}"
 
 
-def _unread_icon() -> QIcon:
-    pixmap = QPixmap(10, 10)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(pixmap)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    painter.setBrush(_UNREAD_COLOUR)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawEllipse(1, 1, 8, 8)
-    painter.end()
-    return QIcon(pixmap)
+class TaskDelegate(QStyledItemDelegate):
+    """Paints a task: its name (bold while unread, with a dot), its next run below."""
+
+    PADDING_H = 10
+    PADDING_V = 6
+    DOT = 8
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        """Two lines of text with padding."""
+        small = QFontMetrics(_small_font(option.font))
+        return QSize(120, option.fontMetrics.height() + small.height() + 2 * self.PADDING_V)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        """Draw with palette colours only, so light and dark themes both look right."""
+        painter.save()
+        palette = option.palette
+        body = QRect(option.rect).adjusted(4, 1, -4, -1)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        if selected or hovered:
+            base = palette.color(QPalette.ColorRole.Base)
+            accent = palette.color(QPalette.ColorRole.Highlight)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(mix_colours(base, accent, 0.22 if selected else 0.08))
+            painter.drawRoundedRect(body, 6, 6)
+        text = body.adjusted(self.PADDING_H - 4, self.PADDING_V - 1, -(self.PADDING_H - 4), 0)
+        unread = bool(index.data(UnreadRole))
+        if unread:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+            line = option.fontMetrics.height()
+            painter.drawEllipse(
+                text.right() - self.DOT, text.top() + (line - self.DOT) // 2, self.DOT, self.DOT
+            )
+            text.setRight(text.right() - self.DOT - 6)
+        name_font = QFont(option.font)
+        name_font.setBold(unread)
+        name_metrics = QFontMetrics(name_font)
+        painter.setFont(name_font)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        name = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        painter.drawText(
+            QRect(text.left(), text.top(), text.width(), name_metrics.height()),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            name_metrics.elidedText(name, Qt.TextElideMode.ElideRight, text.width()),
+        )
+        small = _small_font(option.font)
+        small_metrics = QFontMetrics(small)
+        painter.setFont(small)
+        painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+        subtitle = str(index.data(SubtitleRole) or "")
+        painter.drawText(
+            QRect(
+                text.left(),
+                text.top() + name_metrics.height(),
+                text.width(),
+                small_metrics.height(),
+            ),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            small_metrics.elidedText(subtitle, Qt.TextElideMode.ElideRight, text.width()),
+        )
+        painter.restore()
+
+
+def _small_font(font: QFont) -> QFont:
+    small = QFont(font)
+    small.setPointSizeF(max(7.5, font.pointSizeF() - 1))
+    return small
 
 
 class TaskEventBridge(QObject):
@@ -144,7 +208,6 @@ class TaskListModel(QAbstractListModel):
         super().__init__(parent)
         self._scheduler = scheduler
         self._rows: list[Task] = scheduler.list_tasks()
-        self._unread_icon = _unread_icon()
 
     def reload(self) -> None:
         """Take every task afresh (the scheduler started after the window was built)."""
@@ -168,18 +231,12 @@ class TaskListModel(QAbstractListModel):
         if role == SubtitleRole:
             return next_run_words(task, running=self._scheduler.is_running(task.id))
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{task.name}\n{self.data(index, SubtitleRole)}"
+            return task.name
         if role == Qt.ItemDataRole.AccessibleTextRole:
             unread = ", new results" if task.unread else ""
             return f"{task.name}, {self.data(index, SubtitleRole)}{unread}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(task)
-        if role == Qt.ItemDataRole.FontRole and task.unread:
-            font = QFont()
-            font.setBold(True)
-            return font
-        if role == Qt.ItemDataRole.DecorationRole and task.unread:
-            return self._unread_icon
         return None
 
     def task_at(self, row: int) -> Task | None:
@@ -304,7 +361,7 @@ class ScheduledSection(QWidget):
         self.new_button.setAutoRaise(True)
         self.new_button.clicked.connect(self.new_task)
         header = QHBoxLayout()
-        header.setContentsMargins(10, 6, 4, 0)
+        header.setContentsMargins(10, 8, 0, 0)
         header.addWidget(title)
         header.addStretch(1)
         header.addWidget(self.new_button)
@@ -313,11 +370,17 @@ class ScheduledSection(QWidget):
         self.view.setObjectName("taskList")
         self.view.setAccessibleName("Scheduled tasks")
         self.view.setModel(self.model)
+        self.view.setItemDelegate(TaskDelegate(self.view))
+        self.view.setMouseTracking(True)
+        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setUniformItemSizes(True)
         self.view.setFrameShape(QListView.Shape.NoFrame)
-        self.view.setStyleSheet("QListView { background: transparent; }")
+        # The list blends into the sidebar panel; rows draw their own hover/selection.
+        panel = self.view.palette()
+        panel.setColor(QPalette.ColorRole.Base, panel.color(QPalette.ColorRole.Window))
+        self.view.setPalette(panel)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.clicked.connect(self._open_index)
@@ -327,7 +390,7 @@ class ScheduledSection(QWidget):
 
         self.empty_hint = QLabel("No scheduled tasks yet. Press + to ask a model on a schedule.")
         self.empty_hint.setWordWrap(True)
-        self.empty_hint.setContentsMargins(10, 0, 10, 4)
+        self.empty_hint.setContentsMargins(10, 0, 4, 4)
         self.empty_hint.setStyleSheet("color: palette(mid);")
 
         self.run_button = self._action_button("Run now", "runTaskButton", self.run_selected)
@@ -335,7 +398,7 @@ class ScheduledSection(QWidget):
         self.edit_button = self._action_button("Edit", "editTaskButton", self.edit_selected)
         self.delete_button = self._action_button("Delete", "deleteTaskButton", self.delete_selected)
         buttons = QHBoxLayout()
-        buttons.setContentsMargins(8, 0, 8, 4)
+        buttons.setContentsMargins(4, 0, 0, 0)
         buttons.setSpacing(4)
         for button in (self.run_button, self.pause_button, self.edit_button, self.delete_button):
             buttons.addWidget(button)
@@ -352,6 +415,7 @@ class ScheduledSection(QWidget):
         self.bridge.taskChanged.connect(self._task_changed)
         self.bridge.taskDeleted.connect(self._task_deleted)
         self.model.modelReset.connect(self._fit)
+        self.model.modelReset.connect(self._update_buttons)
         self._clock = QTimer(self)
         self._clock.setInterval(_REFRESH_MS)
         self._clock.timeout.connect(self.model.refresh_all)
@@ -480,9 +544,9 @@ class ScheduledSection(QWidget):
             button.setEnabled(task is not None)
         self.pause_button.setText("Resume" if task is not None and not task.enabled else "Pause")
         self.pause_button.setAccessibleName(self.pause_button.text())
-        has_tasks = self.model.rowCount() > 0
+        # Shown for a selected task only, so an unused section stays one quiet line.
         for button in (self.run_button, self.pause_button, self.edit_button, self.delete_button):
-            button.setVisible(has_tasks)
+            button.setVisible(task is not None)
 
     def _context_menu(self, point: QPoint) -> None:
         index = self.view.indexAt(point)

@@ -53,7 +53,8 @@ def test_creating_a_task_lists_it_and_opens_its_chat_outside_the_chat_list(
     task_id = create_task(window, qtbot, "Morning news", "0 8 * * 1-5")
     section = section_of(window)
     assert section.model.rowCount() == 1
-    assert section.model.index(0).data().startswith("Morning news\nNext run")
+    assert section.model.index(0).data() == "Morning news"
+    assert section.model.index(0).data(SubtitleRole).startswith("Next run")
     assert section.selected_task() is not None and section.selected_task().id == task_id
 
     wait_for(qtbot, lambda: window.current_session_id != first_chat)
@@ -81,6 +82,9 @@ def test_run_now_shows_the_reply_in_the_open_task_chat_read_at_once(
         (session_id,),
     ) == [("user", "Status: anything new?"), ("assistant", REPLY)]
     wait_for(qtbot, lambda: window.pane.messages.rowCount() == 2)
+    # The run was not the pane's own turn; its end still takes Stop away.
+    assert window.composer.send_button.isVisibleTo(window)
+    assert not window.composer.stop_button.isVisibleTo(window)
     # Read as it arrived: its chat was open in the active window; nothing to notify.
     wait_for(qtbot, lambda: not scheduler_of(window).get_task(task_id).unread)
     assert section.model.index(0).data(UnreadRole) is False
