@@ -643,7 +643,7 @@ class TaskScheduler:
         # delete_task() and stop() either see the turn and cancel it, or stop it here.
         if self._stopping or task_id in self._deleting:
             raise RunStoppedError("The run was stopped before it began.")
-        asked_at = len(session.history)
+        asked_at = utcnow()
         failure: ProviderError | None = None
         try:
             async for _delta in self._engine.send(session.id, prompt):
@@ -652,8 +652,14 @@ class TaskScheduler:
             raise
         except ProviderError as exc:
             failure = exc
+        # The newest reply made since the prompt was sent, found by time rather than by
+        # position: compaction or tool steps may change the history around it.
         reply = next(
-            (m for m in session.history[asked_at + 1 :] if m.role == "assistant"),
+            (
+                m
+                for m in reversed(session.history)
+                if m.role == "assistant" and m.created_at >= asked_at
+            ),
             None,
         )
         if reply is not None:
