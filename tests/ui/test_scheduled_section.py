@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import qasync
 import shiboken6
+from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from chatdesk.chat import ChatEngine
@@ -231,3 +232,20 @@ def test_next_run_words() -> None:
     assert next_run_words(soon, running=False, now=now) == "Next run in 5 min"
     paused = Task(id="t", name="n", prompt="p", schedule="x", enabled=False)
     assert next_run_words(paused, running=False, now=now) == "Paused"
+
+
+def test_the_task_model_passes_qt_model_checks_while_tasks_change(
+    scheduled: Scheduled, qtbot: QtBot, qtmodeltester: ModelTester
+) -> None:
+    model = scheduled.section.model
+    qtmodeltester.check(model)
+    scheduler = scheduled.scheduler
+    first = run(qtbot, scheduler.add_task(name="A", prompt="p", schedule="every 1 h"))
+    second = run(qtbot, scheduler.add_task(name="B", prompt="p", schedule="0 8 * * *"))
+    run(qtbot, scheduler.run_now(first.id))
+    run(qtbot, scheduler.pause(second.id))
+    run(qtbot, scheduler.update_task(second.id, name="B2"))
+    assert [model.index(r).data() for r in range(model.rowCount())] == ["A", "B2"]
+    run(qtbot, scheduler.delete_task(first.id))
+    assert [model.index(r).data() for r in range(model.rowCount())] == ["B2"]
+    qtmodeltester.check(model)
