@@ -72,14 +72,21 @@ StartTask = Callable[[Coroutine[Any, Any, Any]], object]
 
 
 def next_run_words(task: Task, *, running: bool, now: datetime | None = None) -> str:
-    """The second line of a task's row: running, paused, done, or when it runs next."""
+    """The second line of a task's row: running, paused, done, or when it runs next,
+    after "Last run failed" when it did."""
     if running:
         return "Running now…"
+    words = _next_run(task, now or datetime.now(UTC))
+    if task.last_status == "error":
+        return f"Last run failed · {words[0].lower()}{words[1:]}"
+    return words
+
+
+def _next_run(task: Task, now: datetime) -> str:
     if not task.enabled:
         return "Paused"
     if task.next_run_at is None:
         return "No more runs"
-    now = now or datetime.now(UTC)
     delta = task.next_run_at - now
     if delta < timedelta(minutes=1):
         return "Next run in under a minute"

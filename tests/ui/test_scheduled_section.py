@@ -232,6 +232,15 @@ def test_next_run_words() -> None:
     assert next_run_words(soon, running=False, now=now) == "Next run in 5 min"
     paused = Task(id="t", name="n", prompt="p", schedule="x", enabled=False)
     assert next_run_words(paused, running=False, now=now) == "Paused"
+    failed = Task(
+        id="t",
+        name="n",
+        prompt="p",
+        schedule="x",
+        next_run_at=now + timedelta(minutes=5),
+        last_status="error",
+    )
+    assert next_run_words(failed, running=False, now=now) == "Last run failed · next run in 5 min"
 
 
 def test_the_task_model_passes_qt_model_checks_while_tasks_change(
