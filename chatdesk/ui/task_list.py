@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtGui import QFont, QFontMetrics, QKeySequence, QPainter, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -391,6 +391,8 @@ class ScheduledSection(QWidget):
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.clicked.connect(self._open_index)
+        delete_key = QShortcut(QKeySequence.StandardKey.Delete, self.view, self.delete_selected)
+        delete_key.setContext(Qt.ShortcutContext.WidgetShortcut)
         self.view.activated.connect(self._open_index)
         selection = self.view.selectionModel()
         selection.currentChanged.connect(lambda *_: self._update_buttons())

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import qasync
 import shiboken6
+from PySide6.QtCore import Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
@@ -258,3 +259,14 @@ def test_the_task_model_passes_qt_model_checks_while_tasks_change(
     run(qtbot, scheduler.delete_task(first.id))
     assert [model.index(r).data() for r in range(model.rowCount())] == ["B2"]
     qtmodeltester.check(model)
+
+
+def test_the_delete_key_on_a_selected_task_asks_to_delete_it(
+    scheduled: Scheduled, qtbot: QtBot
+) -> None:
+    task = run(qtbot, scheduled.scheduler.add_task(name="Keyed", prompt="p", schedule="every 1 h"))
+    scheduled.delete_answer = None
+    scheduled.section.select_task(task.id)
+    scheduled.section.view.setFocus()
+    qtbot.keyClick(scheduled.section.view, Qt.Key.Key_Delete)
+    assert scheduled.questions == ["Keyed"]
