@@ -534,12 +534,64 @@ class SessionManager:
             self._task_sessions[session.task_id] = session.id
         return session
 
-    # -- scheduled tasks ----------------------------------------------------------------
+    # -- owners (the HTTP API's access rules) -------------------------------------------
 
     @property
     def engine(self) -> AsyncEngine:
-        """The database engine, for stores of other tables (e.g. scheduled tasks)."""
+        """The database engine, for stores of other tables (API tokens, scheduled tasks)."""
         return self._engine
+
+    async def list_owned_sessions(self, owner: str) -> list[SessionSummary]:
+        """The sessions of ``owner``, most recent first, including memory-only ones.
+
+        A memory-only session is one whose row was removed behind the manager's back
+        while it is still held in memory: it is listed (and can be deleted) until it
+        leaves memory. Where a row exists, its owner decides, not the in-memory copy.
+        """
+        listed = await self.list_sessions(owner=owner)
+        candidates = [s for s in self._sessions.values() if s.owner == owner]
+        if not candidates:
+            return listed
+        async with self._read() as conn:
+            stored = await session_rows.stored_ids(conn, [s.id for s in candidates])
+        memory_only = [
+            SessionSummary(
+                s.id,
+                s.title,
+                s.kind,
+                s.owner,
+                s.message_count,
+                s.created_at,
+                s.updated_at,
+                s.task_id,
+            )
+            for s in candidates
+            if s.id not in stored
+        ]
+        if not memory_only:
+            return listed
+        merged = listed + memory_only
+        merged.sort(key=lambda s: (-s.updated_at.timestamp(), s.id))
+        return merged
+
+    async def get_owned_session(self, session_id: str, owner: str) -> Session | None:
+        """The session ``session_id`` if ``owner`` owns it, else None (as for no session).
+
+        The stored row's owner decides where a row exists; the in-memory copy decides
+        only for a session whose row is gone.
+        """
+        async with self._read() as conn:
+            stored = await session_rows.stored_owner(conn, session_id)
+        if stored is not None:
+            if stored != owner:
+                return None
+            return await self.get_session(session_id)
+        session = self._sessions.get(session_id)
+        if session is not None and session.owner == owner:
+            return session
+        return None
+
+    # -- scheduled tasks ----------------------------------------------------------------
 
     async def find_task_session(self, task_id: str) -> str | None:
         """The id of scheduled task ``task_id``'s session, or None if it has none yet."""

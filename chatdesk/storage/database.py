@@ -55,7 +55,18 @@ def _create_schema_v1(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
-_SCHEMA_V2_TASKS = (
+def _add_api_tokens(connection: Connection) -> None:
+    """Version 2: the local HTTP API's tokens (hashes only)."""
+    connection.execute(
+        text(
+            "CREATE TABLE api_tokens (name VARCHAR NOT NULL, token_hash VARCHAR NOT NULL, "
+            "created_at FLOAT NOT NULL, PRIMARY KEY (name))"
+        )
+    )
+    connection.execute(text("CREATE UNIQUE INDEX ux_api_tokens_hash ON api_tokens (token_hash)"))
+
+
+_SCHEMA_V3_TASKS = (
     "CREATE TABLE tasks (id VARCHAR NOT NULL, name VARCHAR NOT NULL, prompt TEXT NOT NULL, "
     "schedule VARCHAR NOT NULL, provider VARCHAR, model VARCHAR, "
     "enabled BOOLEAN DEFAULT '1' NOT NULL, created_at FLOAT NOT NULL, next_run_at FLOAT, "
@@ -65,13 +76,13 @@ _SCHEMA_V2_TASKS = (
 
 
 def _add_tasks(connection: Connection) -> None:
-    """Version 2: the scheduled tasks table."""
-    for statement in _SCHEMA_V2_TASKS:
+    """Version 3: the scheduled tasks table."""
+    for statement in _SCHEMA_V3_TASKS:
         connection.execute(text(statement))
 
 
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1, _add_tasks)
+MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1, _add_api_tokens, _add_tasks)
 
 
 # How long a write waits for another connection's lock before giving up.

@@ -97,6 +97,17 @@ message_images = Table(
     Index("ix_message_images_sha256", "sha256"),
 )
 
+# Tokens of the local HTTP API: only a hash of each token is kept; ``name`` is the owner
+# of every session made through that token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("token_hash", String, nullable=False),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Index("ux_api_tokens_hash", "token_hash", unique=True),
+)
+
 # Scheduled tasks. Each one's runs go into its one session (sessions.kind = 'task' and
 # sessions.task_id = tasks.id); next_run_at is kept so a run due while ChatDesk was
 # closed is made up at the next start.

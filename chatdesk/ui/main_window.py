@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import Content, Session, SessionSummary, utcnow
 from chatdesk.model_settings import KeyStore
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         confirm: ConfirmCallback = ask_to_confirm,
         scheduler: TaskScheduler | None = None,
         ask_delete_task: DeleteQuestion = ask_how_to_delete,
+        api: LocalApiService | None = None,
     ) -> None:
         """Wire the window to the core objects it is handed (it creates none of them).
 
@@ -98,6 +100,8 @@ class MainWindow(QMainWindow):
         self.save_preferences = save_preferences or (lambda: None)
         self.secrets = secrets
         self.confirm = confirm
+        # The local HTTP API over this window's manager (Settings → Local API turns it on).
+        self.api = api
         self.tasks = TaskSet(self._report)
         self.chat = ChatController(manager, engine, registry, self.tasks, self)
 
@@ -430,6 +434,7 @@ class MainWindow(QMainWindow):
             on_change=self._settings_changed,
             notify=self._notify,
             tasks=self.tasks,
+            api=self.api,
             parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
