@@ -35,6 +35,7 @@ from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.runtime import run_preferences
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import StartupOptions, parse_startup_options
@@ -142,6 +143,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             closed.set_result(None)
 
     app.lastWindowClosed.connect(finish)
+    # Housekeeping spares the chat open in the window.
+    scheduler = TaskScheduler(manager, engine, open_session=lambda: window.current_session_id)
     window = MainWindow(
         manager,
         engine,
@@ -149,6 +152,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        scheduler=scheduler,
         api=api,
     )
     reporter = None
@@ -160,6 +164,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     try:
         await window.load()
         window.show()
+        if await start_scheduler(scheduler):
+            window.scheduler_started()
         preload = asyncio.create_task(preload_local_model(registry))
         if preferences.api_enabled and not options.self_test:
             window.tasks.start(start_local_api(api, preferences.api_port))
@@ -175,11 +181,23 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         if window.isVisible():
             window.close()
         await api.stop()  # its replies in flight are stored as cancelled
+        # Task runs end their replies (as cancelled) before the window drains its tasks.
+        await scheduler.stop()
         await window.shutdown()
         await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
     return exit_code
+
+
+async def start_scheduler(scheduler: TaskScheduler) -> bool:
+    """Start scheduled tasks; a database that fails here leaves the chats usable."""
+    try:
+        await scheduler.start()
+    except StorageError as exc:
+        log.warning("scheduled tasks could not start: %s", exc)
+        return False
+    return True
 
 
 async def start_local_api(api: LocalApiService, port: int) -> None:
