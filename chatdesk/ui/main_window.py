@@ -41,6 +41,7 @@ from chatdesk.ui.chat_controller import ChatController
 from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
+from chatdesk.ui.context_controller import ContextController
 from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.task_controller import ScheduledTasksController
@@ -117,6 +118,17 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
+        self.context = ContextController(
+            manager,
+            engine,
+            self.tasks,
+            self.pane.context_meter,
+            self.pane.view,
+            self.pane.messages,
+            report=self._notify,
+            confirm=lambda parent, title, text: self.confirm(parent, title, text),
+            parent=self,
+        )
         self.scheduler = scheduler
         self.scheduled: ScheduledSection | None = None
         self.task_controller: ScheduledTasksController | None = None
@@ -168,6 +180,7 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
+        self.context.stop()
         if self.scheduled is not None:
             self.scheduled.detach()
             self.notifier.hide()
@@ -201,6 +214,11 @@ class MainWindow(QMainWindow):
         bridge.messageAdded.connect(self._on_message_added)
         bridge.messageUpdated.connect(pane.messages.on_message_updated)
         bridge.historyReplaced.connect(self._on_history_replaced)
+        # The context meter follows every change of the chat shown (debounced).
+        bridge.messageAdded.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.messageUpdated.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.historyReplaced.connect(self.context.changed)
+        bridge.sessionUpdated.connect(self.context.changed)
 
         sidebar.sessionActivated.connect(self.chat.request_open)
         sidebar.newSessionRequested.connect(self.new_session)
@@ -367,6 +385,7 @@ class MainWindow(QMainWindow):
             self.pane.composer.finish_edit()
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
+        self.context.refresh()
         if self.task_controller is not None:
             self.task_controller.session_shown(session)
         self.show_session_state()
