@@ -1,35 +1,76 @@
 """What a user met trying ``chatdesk serve`` against servers the team did not write.
 
-A real ``chatdesk serve`` process over the OpenAI test server, driven with the openai SDK.
+One real ``chatdesk serve`` process, started with ``--base-url`` alone (no ``--model``),
+over the OpenAI test server; driven with httpx and the openai SDK.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass
 
+import httpx
 import openai
+import pytest
 
 from tests.e2e.api_process import ServeProcess, create_token
 from tests.openai_test_server import OpenAITestServer
 
 
+@dataclass
+class Served:
+    """The serve process's URL, a token of its, and the model server behind it."""
+
+    url: str
+    token: str
+    model_server: OpenAITestServer
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``chatdesk serve --base-url URL`` over a fresh data folder."""
+    data_dir = tmp_path_factory.mktemp("trial")
+    token = create_token(data_dir, "alice")
+    with OpenAITestServer() as model_server:
+        serve = ServeProcess("--data-dir", str(data_dir), "--base-url", model_server.base_url)
+        try:
+            yield Served(serve.url, token, model_server)
+        finally:
+            serve.close()
+
+
 def test_a_server_named_by_base_url_alone_offers_its_models_to_api_clients(
-    tmp_path: Path, openai_server: OpenAITestServer
+    served: Served,
 ) -> None:
-    # `chatdesk serve --base-url URL` without --model answered turns with that server but
-    # listed only `local` on /v1/models, so no OpenAI client could name its models.
-    token = create_token(tmp_path, "alice")
-    serve = ServeProcess("--data-dir", str(tmp_path), "--base-url", openai_server.base_url)
-    client = openai.OpenAI(base_url=f"{serve.url}/v1", api_key=token, max_retries=0)
+    # It answered turns with that server but listed only `local` on /v1/models, so no
+    # OpenAI client could name the server's models.
+    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=served.token, max_retries=0)
     try:
         models = {m.id for m in client.models.list()}
         assert {"local", "test-model", "other-model"} <= models
-        openai_server.reply = "from the other one"
+        served.model_server.reply = "from the other one"
         completion = client.chat.completions.create(
             model="other-model", messages=[{"role": "user", "content": "hello"}]
         )
         assert completion.choices[0].message.content == "from the other one"
-        assert openai_server.requests[-1]["model"] == "other-model"
+        assert served.model_server.requests[-1]["model"] == "other-model"
     finally:
         client.close()
-        serve.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "  \n ", [], [{"type": "text", "text": " "}]],
+    ids=["empty", "blank", "no-blocks", "blank-block"],
+)
+def test_an_empty_message_is_refused_and_nothing_is_stored(served: Served, content: object) -> None:
+    # An empty message was stored and sent to the model, which answered it.
+    headers = {"Authorization": f"Bearer {served.token}"}
+    with httpx.Client(base_url=served.url, headers=headers, timeout=30) as client:
+        session = client.post("/api/sessions", json={}).json()
+        asked = len(served.model_server.requests)
+        refused = client.post(f"/api/sessions/{session['id']}/messages", json={"content": content})
+        assert refused.status_code == 400
+        assert "empty" in refused.json()["detail"]
+        assert client.get(f"/api/sessions/{session['id']}").json()["messages"] == []
+        assert len(served.model_server.requests) == asked
