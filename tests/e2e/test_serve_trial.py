@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import openai
@@ -74,3 +75,30 @@ def test_an_empty_message_is_refused_and_nothing_is_stored(served: Served, conte
         assert "empty" in refused.json()["detail"]
         assert client.get(f"/api/sessions/{session['id']}").json()["messages"] == []
         assert len(served.model_server.requests) == asked
+
+
+def test_a_too_long_request_a_server_streams_back_empty_is_an_error_not_an_empty_reply(
+    served: Served,
+) -> None:
+    # llama-cpp-python's server streams an empty 200 for a too-long request; /v1 passed
+    # that on as an empty reply with finish_reason "stop", streamed or not.
+    served.model_server.context_window = 20
+    served.model_server.empty_stream_when_too_long = True
+    client = openai.OpenAI(base_url=f"{served.url}/v1", api_key=served.token, max_retries=0)
+    messages: list[Any] = [{"role": "user", "content": "word " * 100}]
+    try:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(model="test-model", messages=messages)
+        assert "too long" in str(refused.value)
+        stream = client.chat.completions.create(model="test-model", messages=messages, stream=True)
+        with pytest.raises(openai.APIError) as broken:
+            for _chunk in stream:
+                pass
+        assert "too long" in str(broken.value)
+        short = client.chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert short.choices[0].message.content == served.model_server.reply
+    finally:
+        client.close()
+        served.model_server.reset()
