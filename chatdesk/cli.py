@@ -15,9 +15,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chatdesk.settings import LOCAL_PROVIDER, StartupOptions, parse_startup_options
 from chatdesk.storage.database import StorageError
+
+if TYPE_CHECKING:
+    from chatdesk.runtime import Core
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +110,7 @@ async def serve(options: StartupOptions, host: str, port: int) -> int:
     except StorageError as exc:
         print(f"chatdesk serve: {exc}", file=sys.stderr)
         return 1
+    await offer_command_line_server(core)
     tokens = TokenStore(core.manager.engine)
     server = ApiServer(
         ApiContext(core.manager, core.engine, core.registry, tokens), host, port, access_log=True
@@ -148,6 +153,23 @@ async def serve(options: StartupOptions, host: str, port: int) -> int:
         await core.close()
     log.info("stopped")
     return 0
+
+
+async def offer_command_line_server(core: Core) -> None:
+    """A server given by ``--base-url`` but not added in Settings offers all its models to
+    API clients (for this run only), as the server's models a client can name."""
+    from chatdesk.providers.base import ProviderError
+    from chatdesk.settings import ServerConfig
+
+    provider_id, model = core.registry.default_choice()
+    if provider_id == LOCAL_PROVIDER or core.preferences.server(provider_id) is not None:
+        return
+    try:
+        models = await core.registry.provider(provider_id, model).list_models()
+    except ProviderError as exc:  # the API still serves; the server may come up later
+        log.warning("could not list the models of %s: %s", provider_id, exc)
+        return
+    core.preferences.servers.append(ServerConfig(provider_id, models=sorted(models)))
 
 
 # -- token -----------------------------------------------------------------------------

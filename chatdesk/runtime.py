@@ -7,15 +7,19 @@ here, so they answer with the same models and write through the same kind of cor
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from chatdesk.chat import ChatEngine
+from chatdesk.context import ContextWindows, model_key
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions
+
+log = logging.getLogger(__name__)
 
 
 def run_preferences(
@@ -79,7 +83,28 @@ async def open_core(options: StartupOptions) -> Core:
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
-    engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
+
+    def remember_window(key: str, limit: int) -> None:
+        # Already in preferences.learned_context_windows (the dict the windows use).
+        try:
+            save(options.preferences_path)
+        except OSError as exc:
+            log.warning("could not save the context window learned for %s: %s", key, exc)
+
+    # As the window does: the windows and tools switch set per model in Settings, and
+    # the windows servers stated, kept across runs.
+    windows = ContextWindows(
+        preferences.context_window,
+        learned=preferences.learned_context_windows,
+        on_learned=remember_window,
+    )
+    engine = ChatEngine(
+        manager,
+        registry.resolve_default()[0],
+        resolve_provider=registry.resolve,
+        context_windows=windows,
+        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
+    )
     return Core(
         manager=manager,
         registry=registry,

@@ -66,6 +66,10 @@ class OpenAITestServer:
         # ``empty_stream_when_too_long``, an empty 200 (what llama-cpp-python's server does).
         self.context_window: int | None = None
         self.empty_stream_when_too_long = False
+        # And then, as llama-cpp-python's server does after that empty stream, drop the
+        # kept-alive connection: the next request sent on it gets no answer at all.
+        self.drop_connection_after_empty_stream = False
+        self._dropped_transports: set[object] = set()
         # How many of the next chat requests get a 400 context-too-long whatever their size,
         # stating ``stated_limit`` as the window.
         self.context_errors = 0
@@ -201,6 +205,9 @@ class OpenAITestServer:
             body = None
         if not isinstance(body, dict):
             return _error(400, "The request body is not a JSON object.", "invalid_request_error")
+        if request.transport in self._dropped_transports:
+            self._hang_up(request)  # the connection a crashed stream left: closed, no answer
+            return web.Response()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         refused = await self._refusal(request, body.get("model"))
@@ -231,6 +238,8 @@ class OpenAITestServer:
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
             await response.write_eof()
+            if self.drop_connection_after_empty_stream:
+                self._dropped_transports.add(request.transport)
             return response
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         asked = body.get("tools") or self.tool_calls_unasked

@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from chatdesk.api.auth import Caller
 from chatdesk.api.catalog import ModelRef, model_catalog
 from chatdesk.domain import validate_content, validate_role
-from chatdesk.providers.base import ModelNotFoundError, Provider, ProviderError, ReplyStream
+from chatdesk.providers.base import (
+    ContextTooLongError,
+    ModelNotFoundError,
+    Provider,
+    ProviderError,
+    ReplyStream,
+)
 from chatdesk.settings import LOCAL_PROVIDER
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -102,6 +108,11 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, owner:
         raise HTTPException(status_code=502, detail=str(exc)) from None
     finally:
         await stream.aclose()
+    if not text and stream.finish_reason is None:
+        found = await _why_nothing(provider, messages, model)
+        if found is not None:
+            status = 400 if isinstance(found, ContextTooLongError) else 502
+            raise HTTPException(status_code=status, detail=str(found))
     usage = stream.usage
     return {
         "id": completion_id,
@@ -142,8 +153,14 @@ async def _chunks(
     stream: ReplyStream = provider.stream(messages, model=model, **options)
     try:
         yield chunk({"role": "assistant", "content": ""})
+        sent = False
         async for delta in stream:
+            sent = True
             yield chunk({"content": delta})
+        if not sent and stream.finish_reason is None:
+            found = await _why_nothing(provider, messages, model)
+            if found is not None:
+                raise found
         yield chunk({}, stream.finish_reason or "stop")
     except ProviderError as exc:
         error = {"error": {"message": str(exc), "type": "server_error", "code": None}}
@@ -151,6 +168,14 @@ async def _chunks(
     finally:
         await stream.aclose()
     yield "data: [DONE]\n\n"
+
+
+async def _why_nothing(
+    provider: Provider, messages: list[dict[str, Any]], model: str | None
+) -> ProviderError | None:
+    """Why a stream ended with no text and no finish reason: llama-cpp-python's server,
+    for one, streams an empty 200 for a request longer than its window."""
+    return await provider.check_request(messages, model)
 
 
 def _owned_by(ref: ModelRef) -> str:

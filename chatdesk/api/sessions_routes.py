@@ -31,7 +31,7 @@ from chatdesk.api.schemas import (
     TruncateResult,
 )
 from chatdesk.chat import SessionBusyError
-from chatdesk.domain import Message, Session, SessionSummary, validate_content
+from chatdesk.domain import Message, Session, SessionSummary, content_text, validate_content
 from chatdesk.providers.base import ProviderError
 from chatdesk.sessions import SessionNotFoundError
 from chatdesk.storage.database import StorageError
@@ -226,3 +226,10 @@ async def _check_content(content: Any) -> None:
             validate_content(content)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=f"Invalid content: {exc}") from None
+    # The window sends nothing for an empty box; a turn with no text and no image would
+    # be stored and answered.
+    has_image = not isinstance(content, str) and any(
+        block.get("type") == "image_url" for block in content
+    )
+    if not has_image and not content_text(content).strip():
+        raise HTTPException(status_code=400, detail="The message is empty.")

@@ -205,7 +205,15 @@ class OpenAICompatibleProvider(Provider):
                 "max_tokens": 1,
                 "stream": False,
             }
-            await self._client.chat.completions.create(**request)
+            try:
+                await self._client.chat.completions.create(**request)
+            except openai.APITimeoutError:
+                raise  # a slow server is not a dropped connection: no second wait
+            except openai.APIConnectionError:
+                # Such a server also drops the kept-alive connection the empty stream came
+                # on, and the check may be sent on it before its close is seen: once more,
+                # on a fresh connection.
+                await self._client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
             return self._map_error(exc, model)
         return None

@@ -139,6 +139,25 @@ async def test_an_empty_streamed_200_for_a_too_long_context_is_found_out_and_com
     assert engine.context_windows.learned(model_key(provider, openai_server.model)) == 600
 
 
+async def test_the_check_after_an_empty_stream_survives_the_connection_it_left_dropped(
+    manager: SessionManager, provider: OpenAICompatibleProvider, openai_server: OpenAITestServer
+) -> None:
+    # llama-cpp-python's server (tried with --n_ctx 1024) closes the kept-alive connection
+    # right after its empty too-long stream; the check sent on that pooled connection got
+    # no answer and the turn failed with "Could not connect ... Is the server running?".
+    session_id = await _long_chat(manager, 10, words=40)
+    openai_server.context_window = 600
+    openai_server.empty_stream_when_too_long = True
+    openai_server.drop_connection_after_empty_stream = True
+    engine = ChatEngine(manager, provider, auto_title=False)
+
+    answer = "".join(await drain(engine.send(session_id, "what did I ask first?")))
+
+    assert answer == openai_server.reply
+    assert engine.context_windows.learned(model_key(provider, openai_server.model)) == 600
+    assert _sent_words(openai_server.requests[-1]) <= 600
+
+
 async def test_an_empty_reply_to_a_short_chat_is_still_an_empty_reply(
     engine: ChatEngine, manager: SessionManager, openai_server: OpenAITestServer
 ) -> None:
