@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.domain import (
+    MAX_IMAGE_BYTES,
     Content,
     content_text,
     image_data_url,
@@ -33,7 +34,6 @@ from chatdesk.domain import (
     sniff_image_format,
 )
 
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_FILE_FILTER = "Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp)"
 _THUMBNAIL_SIZE = 64
 _MAX_VISIBLE_LINES = 8
