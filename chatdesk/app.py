@@ -24,11 +24,12 @@ from pathlib import Path
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSize, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from chatdesk import __version__
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import content_text
+from chatdesk.instance import DataFolderInUseError, InstanceLock, ask_to_activate
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
@@ -133,8 +134,12 @@ class _FirstPaintReporter(QObject):
         self._on_painted()
 
 
-async def run(app: QApplication, options: StartupOptions) -> int:
-    """Open the database, show the window, and run until it is closed; the exit code."""
+async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | None = None) -> int:
+    """Open the database, show the window, and run until it is closed; the exit code.
+
+    With ``lock`` (this process's hold on the data folder), a second launch on the same
+    folder brings this window forward instead of opening another.
+    """
     from chatdesk.ui.main_window import MainWindow
 
     try:
@@ -170,6 +175,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     try:
         await window.load()
         window.show()
+        if lock is not None:
+            await lock.serve_activation(lambda: bring_forward(window))
         preload = asyncio.create_task(preload_local_model(registry))
         if options.self_test:
             exit_code = await self_test(window)
@@ -238,6 +245,28 @@ async def self_test(window: object) -> int:
     return 0
 
 
+def bring_forward(window: QWidget) -> None:
+    """Show ``window`` in front, restored if it was minimised (a second launch asked)."""
+    if window.isMinimized():
+        window.showNormal()
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
+def hand_over(options: StartupOptions, refused: DataFolderInUseError) -> int:
+    """The exit code of a launch on a folder in use: the running window comes forward."""
+    if ask_to_activate(options.data_dir):
+        print(
+            "ChatDesk is already open with this data folder; its window was brought forward.",
+            flush=True,
+        )
+        return 0
+    # No QApplication exists yet (this runs before one is made): words on stderr only.
+    print(f"{refused} It did not answer.", file=sys.stderr, flush=True)
+    return 1
+
+
 def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
     print(f"{title}: {text}", file=sys.stderr, flush=True)
     if not options.self_test and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
@@ -248,6 +277,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Start ChatDesk; returns the process exit code."""
     options = parse_startup_options(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    lock = InstanceLock(options.data_dir)
+    try:
+        lock.acquire("open it again")
+    except DataFolderInUseError as exc:
+        return hand_over(options, exc)
+    except OSError as exc:
+        print(f"ChatDesk cannot use the data folder {options.data_dir}: {exc}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "chatdesk"])
     assert isinstance(app, QApplication)
     app.setApplicationName("ChatDesk")
@@ -260,8 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(run(app, options))
+        return loop.run_until_complete(run(app, options, lock))
     finally:
+        lock.release()
         loop.close()
         if options.temporary_data_dir:
             shutil.rmtree(options.data_dir, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""One process per data folder: a second one is refused (or hands over to the window),
+and the lock never outlives the process that held it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chatdesk.instance import (
+    DataFolderInUseError,
+    InstanceLock,
+    ask_to_activate,
+    hold_data_folder,
+    read_holder,
+)
+from tests.openai_test_server import OpenAITestServer
+from tests.reliability.processes import child_env, kill, read_line, start
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+
+
+def test_a_second_lock_on_the_same_folder_is_refused_until_released(tmp_path: Path) -> None:
+    first = InstanceLock(tmp_path)
+    first.acquire()
+    try:
+        with (
+            pytest.raises(DataFolderInUseError, match="in use by another ChatDesk") as refused,
+            hold_data_folder(tmp_path, "import chats"),
+        ):
+            pass
+        assert "Close it before you import chats" in str(refused.value)
+    finally:
+        first.release()
+    with hold_data_folder(tmp_path, "export"):
+        assert read_holder(tmp_path)["pid"] > 0
+
+
+def test_a_sigkilled_holder_never_blocks_the_next_process(tmp_path: Path) -> None:
+    for _ in range(3):
+        holder = start("-m", "tests.reliability.lock_holder", str(tmp_path))
+        try:
+            assert read_line(holder, 30) == "locked\n"
+            with pytest.raises(DataFolderInUseError, match=f"process {holder.pid}") as refused:
+                InstanceLock(tmp_path).acquire("serve")
+            assert refused.value.pid == holder.pid
+        finally:
+            kill(holder)
+        # At once: the operating system dropped the lock with the process.
+        with hold_data_folder(tmp_path, "serve"):
+            pass
+
+
+def wait_for_socket(data_dir: Path, child: subprocess.Popen[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while read_holder(data_dir).get("pid") != child.pid or "socket" not in read_holder(data_dir):
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            _, stderr = child.communicate(timeout=10)
+            raise AssertionError(f"the first window never listened; stderr:\n{stderr}")
+        time.sleep(0.1)
+
+
+def test_a_second_window_launch_brings_the_first_forward_and_exits(
+    tmp_path: Path, openai_server: OpenAITestServer
+) -> None:
+    data_dir = tmp_path / "data"
+    args = ["-m", "chatdesk", "--data-dir", str(data_dir), "--base-url", openai_server.base_url]
+    first = start(*args)
+    try:
+        wait_for_socket(data_dir, first, 60)
+        began = time.monotonic()
+        second = subprocess.run(
+            [sys.executable, *args], capture_output=True, text=True, timeout=60, env=child_env()
+        )
+        handed_over_in = time.monotonic() - began
+        assert second.returncode == 0, second.stderr
+        assert "its window was brought forward" in second.stdout
+        assert first.poll() is None, "the first window must keep running"
+        # Only the first process ever opened the database: no second writer.
+        assert read_holder(data_dir)["pid"] == first.pid
+    finally:
+        kill(first)
+    print(f"hand-over took {handed_over_in:.2f} s")
+
+    # The killed window leaves its lock file and socket behind; neither blocks a new start.
+    third = start(*args)
+    try:
+        wait_for_socket(data_dir, third, 60)
+        assert read_holder(data_dir)["pid"] == third.pid
+        assert ask_to_activate(data_dir, timeout=10)
+    finally:
+        kill(third)
