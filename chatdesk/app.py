@@ -149,6 +149,8 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
         return 1
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
+    if preferences.url_secrets:
+        move_url_secrets(preferences, secrets, lambda: save(options.preferences_path))
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
     engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -243,6 +245,23 @@ async def self_test(window: object) -> int:
     preview = " ".join(text.split())[:60]
     print(f"self-test passed: reply {preview!r} ({len(text)} chars) in {elapsed:.1f} s", flush=True)
     return 0
+
+
+def move_url_secrets(
+    preferences: Preferences, secrets: SecretStore, save: Callable[[], None]
+) -> None:
+    """Move API keys found in server URLs of settings.json to the keyring and save the file
+    without them. With no keyring, the key goes to the file's private key map (where the
+    user already kept it, in plain text), so it is not lost; it never stays in the URL,
+    from where it reached chat.db, logs and error messages."""
+    for url, key in preferences.url_secrets.items():
+        if not secrets.get(url):
+            secrets.set(url, key, persist_in_settings_file=not secrets.keyring_available)
+    preferences.url_secrets.clear()
+    try:
+        save()
+    except OSError as exc:
+        log.warning("could not rewrite the settings without the keys in URLs: %s", exc)
 
 
 def bring_forward(window: QWidget) -> None:

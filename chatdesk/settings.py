@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -103,6 +103,10 @@ def parse_startup_options(
         or sqlite_url(data_dir / DATABASE_FILE)
     )
     base_url = args.base_url or env.get("CHATDESK_BASE_URL") or None
+    url_key: str | None = None
+    if base_url:
+        # A key typed into the URL is used for this run and never kept with the URL.
+        base_url, url_key = split_url_secret(base_url)
     provider = args.provider or ("openai" if base_url else None)
     if provider == "openai" and base_url is None:
         base_url = OPENAI_BASE_URL
@@ -112,7 +116,7 @@ def parse_startup_options(
         provider=provider,
         base_url=base_url,
         model=args.model or env.get("CHATDESK_MODEL") or None,
-        api_key=env.get("OPENAI_API_KEY") or None,
+        api_key=env.get("OPENAI_API_KEY") or url_key or None,
         self_test=args.self_test,
         temporary_data_dir=temporary,
     )
@@ -149,6 +153,9 @@ class Preferences:
 
     # What went wrong reading the file (each a sentence); shown or logged, never saved.
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
+    # API keys found typed into server URLs of the file, by the cleaned URL: the caller
+    # moves them to the key store; they are never saved back into the file.
+    url_secrets: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> Preferences:
@@ -159,6 +166,7 @@ class Preferences:
         later save loses it.
         """
         problems: list[str] = []
+        secrets: dict[str, str] = {}
         try:
             raw = load_json_object(path)
         except UnreadableSettingsError as exc:
@@ -168,13 +176,15 @@ class Preferences:
             problems.append(f"{path} could not be read ({exc.strerror or exc}); defaults used.")
             raw = {}
         loaded = cls(
-            servers=_servers(raw.get("servers", []), problems),
-            default_provider=_typed(raw, "default_provider", str, LOCAL_PROVIDER, problems)
-            or LOCAL_PROVIDER,
+            servers=_servers(raw.get("servers", []), problems, secrets),
+            default_provider=split_url_secret(
+                _typed(raw, "default_provider", str, LOCAL_PROVIDER, problems) or LOCAL_PROVIDER
+            )[0],
             default_model=_typed(raw, "default_model", str, None, problems) or None,
             window=_window(raw.get("window", {}), problems),
             local_models=_strings(raw.get("local_models", []), "local_models", problems),
             problems=problems,
+            url_secrets=secrets,
         )
         for problem in problems:
             log.warning("settings: %s", problem)
@@ -294,6 +304,48 @@ def _strings(value: object, key: str, problems: list[str]) -> list[str]:
     return kept
 
 
+# Query parameters that carry a credential (compared lower-case, "-" read as "_").
+_SECRET_PARAMETERS = frozenset(
+    {"api_key", "apikey", "key", "token", "access_token", "auth", "password", "secret", "sig"}
+)
+
+
+def split_url_secret(url: str) -> tuple[str, str | None]:
+    """``url`` without the credentials typed into it, and that credential (None if none).
+
+    ``https://user:KEY@host/v1`` and ``https://host/v1?api-key=KEY`` both give
+    ``("https://host/v1", "KEY")``: a key belongs in the keyring, never in a URL that is
+    stored, logged or shown.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return url, None
+    secret: str | None = None
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info = netloc.rpartition("@")[0]
+        user, _, password = user_info.partition(":")
+        secret = unquote(password or user) or None
+        netloc = host or ""
+        if ":" in netloc:  # an IPv6 address
+            netloc = f"[{netloc}]"
+        if port is not None:
+            netloc += f":{port}"
+    kept: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower().replace("-", "_") in _SECRET_PARAMETERS:
+            secret = secret or value or None
+        else:
+            kept.append((name, value))
+    if netloc == parts.netloc and len(kept) == len(parse_qsl(parts.query, keep_blank_values=True)):
+        return url, secret
+    clean = urlunsplit((parts.scheme, netloc, parts.path, urlencode(kept), parts.fragment))
+    return clean, secret
+
+
 def server_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a server's base URL, or None when it can."""
     try:
@@ -309,7 +361,7 @@ def server_url_problem(url: str) -> str | None:
     return None
 
 
-def _servers(value: object, problems: list[str]) -> list[ServerConfig]:
+def _servers(value: object, problems: list[str], secrets: dict[str, str]) -> list[ServerConfig]:
     if not isinstance(value, list):
         problems.append(f"'servers' should be a list, not {_kind(value)}; it was ignored.")
         return []
@@ -324,6 +376,13 @@ def _servers(value: object, problems: list[str]) -> list[ServerConfig]:
             why = server_url_problem(url) if isinstance(url, str) else "it is missing"
             problems.append(f"{where}: the base URL is unusable ({why}); the server was ignored.")
             continue
+        url, secret = split_url_secret(url)
+        if secret is not None:
+            secrets[url] = secret
+            problems.append(
+                f"{where}: an API key was written into the URL of {url}; it is moved to the "
+                "key store and removed from the file."
+            )
         if any(s.base_url == url for s in servers):
             problems.append(f"{where}: {url} is listed twice; the second was ignored.")
             continue

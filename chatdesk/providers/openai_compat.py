@@ -40,6 +40,7 @@ from chatdesk.providers.base import (
     StreamInterruptedError,
     Usage,
 )
+from chatdesk.settings import split_url_secret
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ class OpenAICompatibleProvider(Provider):
         """``timeout`` bounds every wait for the server; ``inactivity_timeout`` (default:
         ``timeout``) the wait for the next part of a reply, keep-alive comments or not."""
         super().__init__(model)
+        # A key typed into the URL (user:KEY@host, ?api-key=KEY) is sent as the key and
+        # never appears in a message or log line with the URL.
+        base_url, url_key = split_url_secret(base_url)
+        self._url_key = url_key
+        api_key = api_key or url_key
         self.base_url = base_url
         self._api_key = api_key or None
         self._timeout = timeout
@@ -354,9 +360,10 @@ class OpenAICompatibleProvider(Provider):
         return self._scrub(self.base_url.rstrip("/"))
 
     def _scrub(self, text: str) -> str:
-        """``text`` with the API key replaced by ``***``."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
+        """``text`` with the API key (and a key that was in the URL) replaced by ``***``."""
+        for secret in (self._api_key, self._url_key):
+            if secret:
+                text = text.replace(secret, "***")
         return text
 
 

@@ -41,7 +41,7 @@ from chatdesk.domain import Session
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ModelChoice, ProviderRegistry, build_provider
 from chatdesk.sessions import SessionManager, SessionNotFoundError
-from chatdesk.settings import LOCAL_PROVIDER, ServerConfig
+from chatdesk.settings import LOCAL_PROVIDER, ServerConfig, split_url_secret
 from chatdesk.ui.async_tasks import start_task
 
 log = logging.getLogger(__name__)
@@ -255,18 +255,22 @@ class SettingsDialog(QDialog):
 
     def test_new(self) -> asyncio.Task[None] | None:
         """Try the server typed in the form and say whether it answered."""
-        url = self.url_edit.text().strip()
+        url, url_key = split_url_secret(self.url_edit.text().strip())
         if not url:
             self.status.setText("Enter the server's base URL first.")
             return None
-        return start_task(self._test(url, self.key_edit.text().strip() or None), self._failed)
+        key = self.key_edit.text().strip() or url_key or None
+        return start_task(self._test(url, key), self._failed)
 
     def add_server(self) -> asyncio.Task[None] | None:
         """Test the server typed in the form and, when it answers, add it with its models.
 
         The server is added even if the dialog is closed before the server answers.
         """
-        url = self.url_edit.text().strip().rstrip("/")
+        # A key typed into the URL goes to the key store like one typed in the key field;
+        # the URL is kept (and shown) without it.
+        url, url_key = split_url_secret(self.url_edit.text().strip())
+        url = url.rstrip("/")
         if not url:
             self.status.setText("Enter the server's base URL first.")
             return None
@@ -277,7 +281,7 @@ class SettingsDialog(QDialog):
         return start_task(
             self._add(
                 url,
-                self.key_edit.text().strip() or None,
+                self.key_edit.text().strip() or url_key or None,
                 self.name_edit.text().strip(),
                 persist_key_in_file=self.store_in_file.isChecked(),
             ),
