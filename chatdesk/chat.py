@@ -222,12 +222,14 @@ class ChatEngine:
         turn.pump = pump
         reply: Message | None = None
         text = ""
+        # How much of the text is on disk: the window must not show more without saying so.
+        saved_chars = 0
         dirty = False
         flusher: asyncio.Task[None] | None = None
         status, error = "cancelled", None
 
         async def flush_periodically() -> None:
-            nonlocal dirty
+            nonlocal dirty, saved_chars
             failing = False
             while True:
                 await asyncio.sleep(self._flush_interval)
@@ -235,7 +237,9 @@ class ChatEngine:
                     continue
                 dirty = False
                 try:
-                    await self._manager.update_message(session_id, reply.id, content=text)
+                    flushed = text
+                    await self._manager.update_message(session_id, reply.id, content=flushed)
+                    saved_chars = len(flushed)
                 except StorageError as exc:
                     dirty = True  # try again at the next interval
                     if not failing:
@@ -270,6 +274,7 @@ class ChatEngine:
                         )
                         try:
                             reply = await asyncio.shield(adding)
+                            saved_chars = len(text)
                         except asyncio.CancelledError:
                             # Stored all the same: keep it, so it ends as "cancelled" below
                             # instead of staying "streaming".
@@ -293,7 +298,7 @@ class ChatEngine:
                 flusher.cancel()
             await _settle(pump, flusher)
             if reply is not None:
-                await self._finish_reply(session_id, reply, text, status, error)
+                await self._finish_reply(session_id, reply, text, status, error, saved_chars)
         if isinstance(error, ProviderError):
             raise error
         if error is not None:
@@ -319,8 +324,13 @@ class ChatEngine:
         text: str,
         status: str,
         error: BaseException | None,
+        saved_chars: int = 0,
     ) -> None:
-        """Store the reply's final text and status; in memory at least, if the disk fails."""
+        """Store the reply's final text and status; in memory at least, if the disk fails.
+
+        When the disk fails, the reply in memory says so: it ends as an error naming how
+        much of its text is saved, never as a complete reply only memory holds.
+        """
         final: dict[str, Any] = {
             "content": text,
             "status": status,
@@ -330,9 +340,14 @@ class ChatEngine:
             await self._manager.update_message(session_id, reply.id, **final)
         except SessionNotFoundError:
             pass
-        except StorageError:
+        except StorageError as exc:
             # The window must not show a reply streaming forever; on disk it stays
             # "streaming" with the last flushed text, and becomes "interrupted" next start.
+            final["status"] = "error"
+            final["error"] = (
+                f"{exc} Only the first {saved_chars} of {len(text)} characters of this reply "
+                "are saved."
+            )
             with contextlib.suppress(SessionNotFoundError):
                 await self._manager.update_message(session_id, reply.id, persist=False, **final)
             raise

@@ -334,6 +334,11 @@ def storage_error(path: Path | None, exc: SQLAlchemyError) -> StorageError:
             "with --data-dir.",
             path,
         )
+    if "disk is full" in detail or "No space left" in detail:
+        return StorageError(
+            f"The disk holding {path or 'the database'} is full, so this change was not "
+            "saved. Free some space and try again; everything saved before is kept."
+        )
     if "locked" in detail or "busy" in detail:
         return StorageError(
             f"{where} is locked by another program ({detail}). Close other ChatDesk windows "
