@@ -316,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(run(app, options, lock))
+        exit_code: int = loop.run_until_complete(run(app, options, lock))
+        return exit_code
     finally:
         lock.release()
         loop.close()

@@ -241,7 +241,7 @@ def load_json_object(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except FileNotFoundError:
         return {}
-    reason: str | None = None
+    reason: str
     data: Any = None
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -252,10 +252,9 @@ def load_json_object(path: Path) -> dict[str, Any]:
     except RecursionError:
         reason = "it is nested too deeply"
     else:
-        if not isinstance(data, dict):
-            reason = f"it holds {_kind(data)}, not a JSON object"
-    if reason is None:
-        return data
+        if isinstance(data, dict):
+            return data
+        reason = f"it holds {_kind(data)}, not a JSON object"
     raise UnreadableSettingsError(path, _keep_aside(path, raw), reason)
 
 
