@@ -24,6 +24,7 @@ from typing import Any
 
 from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session, content_text
 from chatdesk.providers.base import CANCELLED_FINISH, Provider, ProviderError
+from chatdesk.sessions import SessionBusyError as SessionBusyError  # re-exported
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.storage.database import StorageError
 
@@ -43,10 +44,6 @@ _TITLE_FALLBACK_WORDS = 6
 _TITLE_PREAMBLE = re.compile(
     r"^(here('s| is| are)|sure|certainly|of course|okay|ok)\b|:$", re.IGNORECASE
 )
-
-
-class SessionBusyError(RuntimeError):
-    """A reply is already streaming in that session."""
 
 
 EMPTY_REPLY_MESSAGE = "The model returned an empty reply. Try again, or choose another model."
