@@ -40,9 +40,9 @@ async def test_one_image_limit_in_the_core(manager: SessionManager) -> None:
         await manager.add_message(session.id, "user", content)
     assert (await manager.require_session(session.id)).history == []
 
-    from chatdesk.ui import composer  # the composer's limit is the core's, not its own
+    from chatdesk.ui import attachments  # the composer checks the core limit, not its own
 
-    assert composer.MAX_IMAGE_BYTES is MAX_IMAGE_BYTES
+    assert attachments.MAX_IMAGE_BYTES is MAX_IMAGE_BYTES
 
 
 @given(st.text())
