@@ -36,7 +36,8 @@ from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.database import DamagedDatabaseError, StorageError
+from chatdesk.storage.recovery import database_backups, restore_backup, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,8 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
     """
     from chatdesk.ui.main_window import MainWindow
 
-    try:
-        manager = await SessionManager.open(options.database_url)
-    except StorageError as exc:
-        _show_fatal(options, "ChatDesk cannot open its database", str(exc))
+    manager = await open_manager(options)
+    if manager is None:
         return 1
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
@@ -174,16 +173,21 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
         app.installEventFilter(reporter)
     exit_code = 0
     preload: asyncio.Task[None] | None = None
+    damaged: DamagedDatabaseError | None = None
     try:
-        await window.load()
-        window.show()
-        if lock is not None:
-            await lock.serve_activation(lambda: bring_forward(window))
-        preload = asyncio.create_task(preload_local_model(registry))
-        if options.self_test:
-            exit_code = await self_test(window)
+        try:
+            await window.load()
+        except DamagedDatabaseError as exc:  # e.g. damaged pages the first reads meet
+            damaged = exc
         else:
-            await closed
+            window.show()
+            if lock is not None:
+                await lock.serve_activation(lambda: bring_forward(window))
+            preload = asyncio.create_task(preload_local_model(registry))
+            if options.self_test:
+                exit_code = await self_test(window)
+            else:
+                await closed
     finally:
         if preload is not None:
             preload.cancel()
@@ -195,7 +199,49 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
         await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
+    if damaged is not None:
+        if await recover_database(options, damaged):
+            return await run(app, options, lock)  # again, on the recovered database
+        return 1
     return exit_code
+
+
+async def open_manager(options: StartupOptions) -> SessionManager | None:
+    """The SessionManager over the database; a damaged one is offered for recovery first.
+
+    None when it cannot be opened (the user was told why).
+    """
+    while True:
+        try:
+            return await SessionManager.open(options.database_url)
+        except DamagedDatabaseError as exc:
+            if not await recover_database(options, exc):
+                return None
+        except StorageError as exc:
+            _show_fatal(options, "ChatDesk cannot open its database", str(exc))
+            return None
+
+
+async def recover_database(options: StartupOptions, error: DamagedDatabaseError) -> bool:
+    """Ask what to do about a damaged database and do it; True to try opening again.
+
+    Nothing is deleted: the damaged file is renamed next to itself either way.
+    """
+    from chatdesk.ui.recovery_dialog import RecoveryChoice, ask_recovery
+
+    if error.path is None or options.self_test:
+        _show_fatal(options, "ChatDesk cannot open its database", str(error))
+        return False
+    backups = database_backups(error.path)
+    choice = await ask_recovery(str(error), backups[0] if backups else None)
+    if choice is RecoveryChoice.OPEN_BACKUP and backups:
+        aside = restore_backup(error.path, backups[0])
+    elif choice is RecoveryChoice.START_NEW:
+        aside = set_aside(error.path)
+    else:
+        return False
+    print(f"The damaged database was kept as {aside}", file=sys.stderr, flush=True)
+    return True
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:
