@@ -178,6 +178,8 @@ class MessageWidget(QWidget):
 
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
+    # A collapsed long message asks to show more of itself (the view re-lays it out).
+    moreRequested = Signal(str)
 
     def __init__(self, parent: QWidget, renderer: MessageRenderer) -> None:
         """An empty message widget; :meth:`show_message` fills it."""
@@ -201,7 +203,10 @@ class MessageWidget(QWidget):
         self._regenerate = self._action_button(
             "Regenerate", "Write this reply again", self._request_regenerate
         )
-        for widget in (self._status, self._copy, self._edit, self._regenerate):
+        self._more = self._action_button(
+            "Show more", "Show more of this long message", self._request_more
+        )
+        for widget in (self._status, self._more, self._copy, self._edit, self._regenerate):
             row.addWidget(widget)
         muted = self.palette()
         muted.setColor(
@@ -269,6 +274,10 @@ class MessageWidget(QWidget):
             is_last_reply and message.status not in ("streaming",) and not is_user
         )
         self._copy.setVisible(message.status != "streaming")
+        hidden = layout.hidden_chars
+        self._more.setVisible(hidden > 0)
+        if hidden:
+            self._more.setText(f"Show more ({hidden:,} more characters)")
         self._place_actions(layout, is_user)
 
     def _ensure_part_widgets(self, layout: MessageLayout) -> None:
@@ -299,6 +308,10 @@ class MessageWidget(QWidget):
     def _request_edit(self) -> None:
         if self._message is not None:
             self.editRequested.emit(self._message.id)
+
+    def _request_more(self) -> None:
+        if self._message is not None:
+            self.moreRequested.emit(self._message.id)
 
     def _request_regenerate(self) -> None:
         if self._message is not None:
