@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import qasync
+from pytestqt.qtbot import QtBot
 
 from chatdesk.chat import ChatEngine
 from chatdesk.providers.openai_compat import OpenAICompatibleProvider
@@ -21,6 +23,7 @@ from chatdesk.settings import sqlite_url
 from chatdesk.storage import StorageError
 from tests.core.conftest import stored_messages
 from tests.openai_test_server import OpenAITestServer
+from tests.ui.harness import Harness, run, wait_for
 
 REPLY = " ".join(f"word{i}" for i in range(3000))
 
@@ -129,3 +132,26 @@ async def test_a_message_sent_to_a_full_disk_is_refused_and_nothing_is_lost(
     assert openai_server.requests == [], "nothing is sent that could not be stored"
     filler.unlink()
     assert [row[1] for row in stored_messages(small_disk / "chat.db", session.id)] == ["kept"]
+
+
+def test_a_message_the_full_disk_refused_goes_back_to_the_composer(
+    small_disk: Path, qloop: qasync.QEventLoop, qtbot: QtBot, openai_server: OpenAITestServer
+) -> None:
+    harness = Harness(qtbot, small_disk, openai_server.base_url, openai_server.model)
+    try:
+        window = harness.window()
+        session_id = window.current_session_id
+        assert session_id is not None
+        run(qtbot, window.manager.add_message(session_id, "user", "kept"))
+        filler = fill(small_disk, leave=0)
+        typed = "a long thought I do not want to type again " * 2000
+        task = window.send_text(typed)
+        assert task is not None
+        wait_for(qtbot, task.done)
+
+        assert window.composer.edit.toPlainText() == typed.strip()
+        assert "is full" in (window.error_text(session_id) or "")
+        assert openai_server.requests == []
+        filler.unlink()
+    finally:
+        harness.close_all()
