@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSize, QTimer
@@ -38,6 +39,9 @@ from chatdesk.sessions import SessionManager
 from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
 from chatdesk.storage.database import DamagedDatabaseError, StorageError
 from chatdesk.storage.recovery import database_backups, restore_backup, set_aside
+
+if TYPE_CHECKING:  # the window module is imported when the window is made (start-up time)
+    from chatdesk.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +185,7 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
             damaged = exc
         else:
             window.show()
+            announce_settings_problems(window, preferences)
             if lock is not None:
                 await lock.serve_activation(lambda: bring_forward(window))
             preload = asyncio.create_task(preload_local_model(registry))
@@ -291,6 +296,15 @@ async def self_test(window: object) -> int:
     preview = " ".join(text.split())[:60]
     print(f"self-test passed: reply {preview!r} ({len(text)} chars) in {elapsed:.1f} s", flush=True)
     return 0
+
+
+def announce_settings_problems(window: MainWindow, preferences: Preferences) -> None:
+    """Say under the composer that parts of settings.json were unusable (defaults used)."""
+    problems = preferences.problems
+    if not problems:
+        return
+    more = f" (and {len(problems) - 1} more; see the log)" if len(problems) > 1 else ""
+    window.composer.show_notice(f"Some settings could not be used: {problems[0]}{more}")
 
 
 def move_url_secrets(

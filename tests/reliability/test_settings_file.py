@@ -12,11 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import qasync
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pytestqt.qtbot import QtBot
 
+from chatdesk.app import announce_settings_problems
 from chatdesk.secrets import SecretStore
 from chatdesk.settings import LOCAL_PROVIDER, Preferences, ServerConfig
+from tests.openai_test_server import OpenAITestServer
+from tests.ui.harness import Harness
 
 GOOD_SERVER = {"base_url": "http://127.0.0.1:11434/v1", "name": "Ollama", "models": ["llama3"]}
 GOOD = {
@@ -210,3 +215,19 @@ def test_any_json_object_loads_well_typed_and_survives_a_save_and_load(
     again = Preferences.load(path)
     assert again == prefs
     assert again.problems == []
+
+
+def test_the_window_says_when_settings_could_not_be_used(
+    qloop: qasync.QEventLoop, qtbot: QtBot, tmp_path: Path, openai_server: OpenAITestServer
+) -> None:
+    write(tmp_path / "settings.json", {**GOOD, "servers": 7, "default_model": ["x"]})
+    harness = Harness(qtbot, tmp_path, openai_server.base_url, openai_server.model)
+    try:
+        window = harness.window()
+        announce_settings_problems(window, Preferences.load(tmp_path / "settings.json"))
+        notice = window.composer.notice
+        assert notice.isVisible()
+        assert "Some settings could not be used: 'servers' should be a list" in notice.text()
+        assert "and 1 more" in notice.text()
+    finally:
+        harness.close_all()
