@@ -12,17 +12,22 @@ from pathlib import Path
 
 import keyring
 import pytest
+import qasync
 from hypothesis import given
 from hypothesis import strategies as st
+from pytestqt.qtbot import QtBot
 
 from chatdesk.app import move_url_secrets
 from chatdesk.providers import ModelNotFoundError, ProviderConnectionError
 from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.secrets import SecretStore
 from chatdesk.settings import Preferences, parse_startup_options, split_url_secret
+from chatdesk.ui.settings_dialog import SettingsDialog
 from tests.core.test_secrets import DictKeyring
 from tests.openai_test_server import OpenAITestServer
 from tests.reliability.processes import child_env
+from tests.ui.harness import Harness, wait_for
+from tests.ui.test_settings_dialog import MemorySecrets
 
 KEY = "sk-url-9f8e7d6c5b4a"
 
@@ -149,3 +154,25 @@ def test_the_app_never_writes_a_url_key_to_its_files_or_output(
     for file in data_dir.rglob("*"):
         if file.is_file():
             assert KEY.encode() not in file.read_bytes(), file.name
+
+
+def test_a_key_typed_into_the_url_in_settings_goes_to_the_key_store(
+    qloop: qasync.QEventLoop, qtbot: QtBot, tmp_path: Path, keyed_server: OpenAITestServer
+) -> None:
+    harness = Harness(qtbot, tmp_path, keyed_server.base_url, keyed_server.model)
+    try:
+        window = harness.window()
+        window.secrets = MemorySecrets()
+        dialog = window.open_settings()
+        assert isinstance(dialog, SettingsDialog)
+        dialog.url_edit.setText(with_key_in_url(keyed_server.base_url, "query"))
+        dialog.add_button.click()
+        wait_for(qtbot, lambda: dialog.server_list.count() == 1)
+
+        assert window.registry.preferences.server(keyed_server.base_url) is not None
+        assert window.secrets.keys[keyed_server.base_url] == (KEY, False)
+        assert KEY not in dialog.status.text()
+        assert KEY not in (tmp_path / "settings.json").read_text(encoding="utf-8")
+        dialog.reject()
+    finally:
+        harness.close_all()
