@@ -27,10 +27,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from chatdesk.storage.database import StorageError
+
+# Any: None where there is no fcntl (Windows: no second-instance protection there yet).
+fcntl: Any
 try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no second-instance protection yet
-    fcntl = None  # type: ignore[assignment]
+    import fcntl as _fcntl
+
+    fcntl = _fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,7 @@ ACTIVATED = b"activated\n"
 _MAX_SOCKET_PATH = 100
 
 
-class DataFolderInUseError(RuntimeError):
+class DataFolderInUseError(StorageError):
     """Another process holds the data folder; ``pid`` is that process when it is known."""
 
     def __init__(self, message: str, pid: int | None = None) -> None:
@@ -138,6 +144,32 @@ class InstanceLock:
             data["socket"] = str(self._socket_path)
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, json.dumps(data).encode(), 0)
+
+
+def refuse_if_in_use(data_dir: Path, purpose: str = "open its database") -> None:
+    """DataFolderInUseError if another process holds ``data_dir``'s lock (a check, not a
+    hold: for code that opens the database without taking the lock itself)."""
+    if fcntl is None:
+        return
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return  # no lock file: nobody holds the folder
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = read_holder(data_dir)
+        pid = holder.get("pid") if isinstance(holder.get("pid"), int) else None
+        if pid == os.getpid():
+            return  # this process holds it (through another descriptor)
+        who = f" (process {pid})" if pid else ""
+        raise DataFolderInUseError(
+            f"The data folder {data_dir} is in use by another ChatDesk{who}. Close it "
+            f"before you {purpose}, or choose another folder with --data-dir.",
+            pid,
+        ) from None
+    finally:
+        os.close(fd)  # also drops the probe's lock, if it got one
 
 
 def read_holder(data_dir: Path) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from chatdesk.domain import (
     validate_content,
     validate_role,
 )
+from chatdesk.instance import refuse_if_in_use
 from chatdesk.storage import image_rows, message_rows, session_rows
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
 from chatdesk.storage.database import (
@@ -128,6 +129,12 @@ class SessionManager:
         ``interrupted``: their text up to the last flush is kept. A write waits up to
         ``busy_timeout_ms`` for another program's lock before failing with StorageError.
         """
+        path = database_path(database_url)
+        if path is not None:
+            # Another process holding the folder keeps its own copy of every chat in
+            # memory; writing beside it would mix the two (and flip its replies to
+            # interrupted just below).
+            await asyncio.to_thread(refuse_if_in_use, path.parent)
         engine = await open_database(database_url, busy_timeout_ms=busy_timeout_ms)
         manager = cls(engine, database_path(database_url))
         async with manager._transaction() as conn:

@@ -18,6 +18,8 @@ from chatdesk.instance import (
     hold_data_folder,
     read_holder,
 )
+from chatdesk.sessions import SessionManager
+from chatdesk.settings import sqlite_url
 from tests.openai_test_server import OpenAITestServer
 from tests.reliability.processes import child_env, kill, read_line, start
 
@@ -95,3 +97,20 @@ def test_a_second_window_launch_brings_the_first_forward_and_exits(
         assert ask_to_activate(data_dir, timeout=10)
     finally:
         kill(third)
+
+
+async def test_opening_the_database_of_a_folder_another_process_holds_is_refused(
+    tmp_path: Path,
+) -> None:
+    holder = start("-m", "tests.reliability.lock_holder", str(tmp_path))
+    try:
+        assert read_line(holder, 30) == "locked\n"
+        with pytest.raises(DataFolderInUseError, match=f"process {holder.pid}"):
+            await SessionManager.open(sqlite_url(tmp_path / "chat.db"))
+        assert not (tmp_path / "chat.db").exists(), "nothing may be written beside it"
+    finally:
+        kill(holder)
+    # The process holding the folder itself opens it normally.
+    with hold_data_folder(tmp_path, "open"):
+        manager = await SessionManager.open(sqlite_url(tmp_path / "chat.db"))
+        await manager.close()
