@@ -341,10 +341,13 @@ class ChatEngine:
             # The window must not show a reply streaming forever; on disk it stays
             # "streaming" with the last flushed text, and becomes "interrupted" next start.
             final["status"] = "error"
-            final["error"] = (
-                f"{exc} Only the first {saved_chars} of {len(text)} characters of this reply "
+            saved = (
+                "Its text is saved, but not that it ended."
+                if saved_chars >= len(text)
+                else f"Only the first {saved_chars} of {len(text)} characters of this reply "
                 "are saved."
             )
+            final["error"] = f"{exc} {saved}"
             with contextlib.suppress(SessionNotFoundError):
                 await self._manager.update_message(session_id, reply.id, persist=False, **final)
             raise

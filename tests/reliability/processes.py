@@ -7,6 +7,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,50 @@ def read_line(child: subprocess.Popen[str], timeout: float) -> str:
         child.kill()
         _, stderr = child.communicate(timeout=10)
         raise AssertionError(f"no output in {timeout} s; stderr:\n{stderr}") from None
+
+
+class OutputLines:
+    """Every line a child prints, read by one thread until the child's output ends.
+
+    One reader for the whole output: mixing readline() with communicate() loses the lines
+    readline() had already buffered.
+    """
+
+    def __init__(self, child: subprocess.Popen[str]) -> None:
+        """Start reading ``child``'s stdout (and draining its stderr)."""
+        assert child.stdout is not None and child.stderr is not None
+        self.lines: list[str] = []
+        self.stderr: list[str] = []
+        self._child = child
+        self._readers = [
+            threading.Thread(target=self._read, args=(child.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(child.stderr, self.stderr), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: object, into: list[str]) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            into.append(line)
+
+    def wait_for_first(self, timeout: float) -> str:
+        """The first line, or a failure (with the child's stderr) after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self.lines:
+            if time.monotonic() > deadline or self._child.poll() is not None:
+                self._child.kill()
+                self.finish()
+                raise AssertionError(f"no output; stderr:\n{''.join(self.stderr)}")
+            time.sleep(0.01)
+        return self.lines[0]
+
+    def finish(self) -> list[str]:
+        """Every line, once the child has ended and its output is read to the end."""
+        self._child.wait(timeout=30)
+        for reader in self._readers:
+            reader.join(timeout=30)
+        return self.lines
 
 
 def kill(child: subprocess.Popen[str]) -> None:

@@ -21,7 +21,7 @@ from chatdesk.sessions import SessionManager
 from chatdesk.settings import sqlite_url
 from tests.core.conftest import query
 from tests.openai_test_server import OpenAITestServer
-from tests.reliability.processes import read_line, start
+from tests.reliability.processes import OutputLines, start
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -78,13 +78,16 @@ async def test_random_sigkills_lose_nothing_committed(
             openai_server.model,
             str(seed),
         )
-        assert json.loads(read_line(child, 60))["kind"] == "ready"
+        output = OutputLines(child)
+        assert json.loads(output.wait_for_first(60))["kind"] == "ready"
         time.sleep(rng.uniform(0.05, 2.0))
         child.kill()
-        output, _ = child.communicate(timeout=30)
-        assert child.returncode == -signal.SIGKILL, "the child stopped before it was killed"
+        lines = output.finish()
+        assert child.returncode == -signal.SIGKILL, (
+            f"the child stopped before it was killed:\n{''.join(output.stderr)}"
+        )
         kills += 1
-        for line in output.splitlines():
+        for line in lines:
             try:
                 fact = json.loads(line)
             except ValueError:
