@@ -3,6 +3,7 @@ and the lock never outlives the process that held it."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -10,7 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+import qasync
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
 
+from chatdesk.app import bring_forward
 from chatdesk.instance import (
     DataFolderInUseError,
     InstanceLock,
@@ -22,6 +27,7 @@ from chatdesk.sessions import SessionManager
 from chatdesk.settings import sqlite_url
 from tests.openai_test_server import OpenAITestServer
 from tests.reliability.processes import child_env, kill, read_line, start
+from tests.ui.harness import run
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 
@@ -114,3 +120,23 @@ async def test_opening_the_database_of_a_folder_another_process_holds_is_refused
     with hold_data_folder(tmp_path, "open"):
         manager = await SessionManager.open(sqlite_url(tmp_path / "chat.db"))
         await manager.close()
+
+
+def test_an_activation_request_brings_a_minimised_window_forward(
+    qloop: qasync.QEventLoop, qtbot: QtBot, tmp_path: Path
+) -> None:
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.showMinimized()
+    assert window.isMinimized()
+    lock = InstanceLock(tmp_path)
+    lock.acquire()
+    try:
+        run(qtbot, lock.serve_activation(lambda: bring_forward(window)))
+        asked = asyncio.ensure_future(asyncio.to_thread(ask_to_activate, tmp_path, 10))
+        qtbot.waitUntil(asked.done, timeout=10_000)
+        assert asked.result() is True
+        assert window.isVisible() and not window.isMinimized()
+    finally:
+        lock.release()
+    assert not (tmp_path / "chatdesk.sock").exists()
