@@ -111,14 +111,13 @@ class OpenAICompatibleProvider(Provider):
                 yield not_a_stream
                 yield StreamEnd("stop", None)
                 return
-            chunks = aiter(stream)
             while True:
                 # The HTTP read timeout restarts with every byte, so a server sending only
                 # keep-alive comments would hold the reply forever; this bounds the wait
                 # for the next real chunk.
                 try:
                     async with asyncio.timeout(self._inactivity_timeout):
-                        chunk = await anext(chunks)
+                        chunk = await anext(stream)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
