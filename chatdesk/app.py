@@ -12,7 +12,6 @@ Environment hooks (for benchmarks and packaging checks):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import shutil
@@ -28,15 +27,19 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from chatdesk import __version__
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
+from chatdesk.cli import run_subcommand
+from chatdesk.context import ContextWindows, model_key
 from chatdesk.domain import content_text
-from chatdesk.instance import DataFolderInUseError, InstanceLock, ask_to_activate
+from chatdesk.instance import DataFolderInUseError, InstanceLock, ask_to_activate, read_holder
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.runtime import run_preferences
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
-from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
+from chatdesk.settings import Preferences, StartupOptions, parse_startup_options
 from chatdesk.storage.database import DamagedDatabaseError, StorageError
 from chatdesk.storage.recovery import database_backups, restore_backup, set_aside
 
@@ -84,40 +87,6 @@ def app_icon() -> QIcon:
     return icon
 
 
-def run_preferences(
-    options: StartupOptions,
-) -> tuple[Preferences, dict[str, str], Callable[[Path], None]]:
-    """The preferences for this run, API keys given for this run, and how to save them.
-
-    ``--provider``/``--base-url``/``--model`` choose the default model for this run only:
-    saving writes the user's own default back unless they changed it meanwhile.
-    """
-    preferences = Preferences.load(options.preferences_path)
-    persisted = (preferences.default_provider, preferences.default_model)
-    runtime_keys: dict[str, str] = {}
-    override: tuple[str, str | None] | None = None
-    if options.provider == "openai" and options.base_url:
-        override = (options.base_url, options.model)
-        if options.api_key:
-            runtime_keys[options.base_url] = options.api_key
-    elif options.provider == LOCAL_PROVIDER:
-        override = (LOCAL_PROVIDER, options.model)
-    elif options.model:  # a model of the default provider (a .gguf file when it is local)
-        override = (preferences.default_provider, options.model)
-    if override is not None:
-        preferences.default_provider, preferences.default_model = override
-
-    def save(path: Path) -> None:
-        on_disk = preferences
-        if (preferences.default_provider, preferences.default_model) == override:
-            on_disk = dataclasses.replace(
-                preferences, default_provider=persisted[0], default_model=persisted[1]
-            )
-        on_disk.save(path)
-
-    return preferences, runtime_keys, save
-
-
 class _FirstPaintReporter(QObject):
     """Prints the time of the window's first paint and then quits (for the start-up bench)."""
 
@@ -155,7 +124,27 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
     if preferences.url_secrets:
         move_url_secrets(preferences, secrets, lambda: save(options.preferences_path))
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
-    engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
+
+    def remember_window(key: str, limit: int) -> None:
+        # Already in preferences.learned_context_windows (the dict the windows use).
+        try:
+            save(options.preferences_path)
+        except OSError as exc:
+            log.warning("could not save the context window learned for %s: %s", key, exc)
+
+    windows = ContextWindows(
+        preferences.context_window,
+        learned=preferences.learned_context_windows,
+        on_learned=remember_window,
+    )
+    engine = ChatEngine(
+        manager,
+        registry.resolve_default()[0],
+        resolve_provider=registry.resolve,
+        context_windows=windows,
+        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
+    )
+    api = LocalApiService(manager, engine, registry)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def finish() -> None:
@@ -170,6 +159,7 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        api=api,
     )
     reporter = None
     if os.environ.get(EXIT_AFTER_FIRST_PAINT) == "1":
@@ -189,6 +179,8 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
             if lock is not None:
                 await lock.serve_activation(lambda: bring_forward(window))
             preload = asyncio.create_task(preload_local_model(registry))
+            if preferences.api_enabled and not options.self_test:
+                window.tasks.start(start_local_api(api, preferences.api_port))
             if options.self_test:
                 exit_code = await self_test(window)
             else:
@@ -200,6 +192,7 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
             app.removeEventFilter(reporter)
         if window.isVisible():
             window.close()
+        await api.stop()  # its replies in flight are stored as cancelled
         await window.shutdown()
         await engine.close()  # titles still being made
         await registry.close()
@@ -247,6 +240,14 @@ async def recover_database(options: StartupOptions, error: DamagedDatabaseError)
         return False
     print(f"The damaged database was kept as {aside}", file=sys.stderr, flush=True)
     return True
+
+
+async def start_local_api(api: LocalApiService, port: int) -> None:
+    """Serve the local API as the preferences ask; a failure is logged and shown in Settings."""
+    try:
+        await api.configure(True, port)
+    except OSError as exc:
+        log.warning("the local API could not start on port %d: %s", port, exc)
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:
@@ -342,7 +343,12 @@ def hand_over(options: StartupOptions, refused: DataFolderInUseError) -> int:
         )
         return 0
     # No QApplication exists yet (this runs before one is made): words on stderr only.
-    print(f"{refused} It did not answer.", file=sys.stderr, flush=True)
+    silent = (
+        " Its window did not answer."
+        if read_holder(options.data_dir).get("role") == "window"
+        else ""
+    )
+    print(f"{refused}{silent}", file=sys.stderr, flush=True)
     return 1
 
 
@@ -354,6 +360,9 @@ def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start ChatDesk; returns the process exit code."""
+    handled = run_subcommand(sys.argv[1:] if argv is None else argv)
+    if handled is not None:
+        return handled
     options = parse_startup_options(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     lock = InstanceLock(options.data_dir)

@@ -59,9 +59,11 @@ class DataFolderInUseError(StorageError):
 class InstanceLock:
     """The exclusive lock on one data folder, held until release() or the process ends."""
 
-    def __init__(self, data_dir: Path) -> None:
-        """Nothing is locked until acquire()."""
+    def __init__(self, data_dir: Path, role: str = "window") -> None:
+        """Nothing is locked until acquire(); ``role`` says what holds it ("window",
+        "serve", ...), so a second launch knows whether a window can come forward."""
         self.data_dir = data_dir
+        self.role = role
         self.path = data_dir / LOCK_FILE
         self._fd: int | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -83,14 +85,7 @@ class InstanceLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
-                holder = read_holder(self.data_dir)
-                pid = holder.get("pid") if isinstance(holder.get("pid"), int) else None
-                who = f" (process {pid})" if pid else ""
-                raise DataFolderInUseError(
-                    f"The data folder {self.data_dir} is in use by another ChatDesk{who}. "
-                    f"Close it before you {purpose}, or choose another folder with --data-dir.",
-                    pid,
-                ) from None
+                raise _in_use(self.data_dir, purpose) from None
         self._fd = fd
         self._write_holder()
 
@@ -139,7 +134,7 @@ class InstanceLock:
     def _write_holder(self) -> None:
         """Record this process (and its socket) in the lock file for a second launch."""
         assert self._fd is not None
-        data: dict[str, Any] = {"pid": os.getpid()}
+        data: dict[str, Any] = {"pid": os.getpid(), "role": self.role}
         if self._socket_path is not None:
             data["socket"] = str(self._socket_path)
         os.ftruncate(self._fd, 0)
@@ -158,18 +153,25 @@ def refuse_if_in_use(data_dir: Path, purpose: str = "open its database") -> None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        holder = read_holder(data_dir)
-        pid = holder.get("pid") if isinstance(holder.get("pid"), int) else None
-        if pid == os.getpid():
+        if read_holder(data_dir).get("pid") == os.getpid():
             return  # this process holds it (through another descriptor)
-        who = f" (process {pid})" if pid else ""
-        raise DataFolderInUseError(
-            f"The data folder {data_dir} is in use by another ChatDesk{who}. Close it "
-            f"before you {purpose}, or choose another folder with --data-dir.",
-            pid,
-        ) from None
+        raise _in_use(data_dir, purpose) from None
     finally:
         os.close(fd)  # also drops the probe's lock, if it got one
+
+
+def _in_use(data_dir: Path, purpose: str) -> DataFolderInUseError:
+    holder = read_holder(data_dir)
+    pid = holder.get("pid") if isinstance(holder.get("pid"), int) else None
+    what = {"serve": " (`chatdesk serve`)", "window": " (a window)"}.get(
+        str(holder.get("role")), ""
+    )
+    who = f"{what} (process {pid})" if pid else what
+    return DataFolderInUseError(
+        f"The data folder {data_dir} is in use by another ChatDesk{who}. Close it before "
+        f"you {purpose}, or choose another folder with --data-dir.",
+        pid,
+    )
 
 
 def read_holder(data_dir: Path) -> dict[str, Any]:
@@ -188,7 +190,10 @@ def ask_to_activate(data_dir: Path, timeout: float = 10.0) -> bool:
     """
     deadline = time.monotonic() + timeout
     while True:
-        socket_path = read_holder(data_dir).get("socket")
+        holder = read_holder(data_dir)
+        if holder.get("role", "window") != "window":
+            return False  # e.g. `chatdesk serve`: no window to bring forward
+        socket_path = holder.get("socket")
         if isinstance(socket_path, str):
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
@@ -205,9 +210,9 @@ def ask_to_activate(data_dir: Path, timeout: float = 10.0) -> bool:
 
 
 @contextlib.contextmanager
-def hold_data_folder(data_dir: Path, purpose: str) -> Iterator[InstanceLock]:
+def hold_data_folder(data_dir: Path, purpose: str, role: str = "command") -> Iterator[InstanceLock]:
     """Hold the data folder's lock for a command (``purpose`` words the refusal)."""
-    lock = InstanceLock(data_dir)
+    lock = InstanceLock(data_dir, role)
     lock.acquire(purpose)
     try:
         yield lock

@@ -34,6 +34,8 @@ APP_NAME = "chatdesk"
 DATABASE_FILE = "chat.db"
 PREFERENCES_FILE = "settings.json"
 LOCAL_PROVIDER = "local"
+# The port of the local HTTP API, in the window and for ``chatdesk serve``.
+DEFAULT_API_PORT = 8484
 # Where ``--provider openai`` goes when no --base-url is given: OpenAI's own API.
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -150,6 +152,15 @@ class Preferences:
     window: dict[str, Any] = field(default_factory=dict)
     # Paths of .gguf files the user added as extra local models.
     local_models: list[str] = field(default_factory=list)
+    # The window's local HTTP API (Settings → Local API): off unless the user turns it on.
+    api_enabled: bool = False
+    api_port: int = DEFAULT_API_PORT
+    # Per model (keyed by :func:`model_settings_key`): the context window the user set,
+    # and the models not to offer tools to (servers get tools by default).
+    context_windows: dict[str, int] = field(default_factory=dict)
+    tools_off: list[str] = field(default_factory=list)
+    # Windows servers stated in their "context too long" errors, remembered per model.
+    learned_context_windows: dict[str, int] = field(default_factory=dict)
 
     # What went wrong reading the file (each a sentence); shown or logged, never saved.
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
@@ -185,6 +196,11 @@ class Preferences:
             local_models=_strings(raw.get("local_models", []), "local_models", problems),
             problems=problems,
             url_secrets=secrets,
+            api_enabled=raw.get("api_enabled") is True,
+            api_port=_port(raw.get("api_port")),
+            context_windows=_context_windows(raw.get("context_windows")),
+            tools_off=[str(k) for k in raw.get("tools_off") or [] if isinstance(k, str)],
+            learned_context_windows=_context_windows(raw.get("learned_context_windows")),
         )
         for problem in problems:
             log.warning("settings: %s", problem)
@@ -203,6 +219,11 @@ class Preferences:
             "default_model": self.default_model,
             "window": self.window,
             "local_models": self.local_models,
+            "api_enabled": self.api_enabled,
+            "api_port": self.api_port,
+            "context_windows": self.context_windows,
+            "tools_off": self.tools_off,
+            "learned_context_windows": self.learned_context_windows,
         }
         try:
             existing = load_json_object(path)
@@ -210,6 +231,14 @@ class Preferences:
             existing = {}
         data = {**existing, **data}
         write_private_json(path, data)
+
+    def context_window(self, key: str) -> int | None:
+        """The context window the user set for the model ``key``, if any."""
+        return self.context_windows.get(key)
+
+    def tools_enabled(self, key: str) -> bool:
+        """Whether the model ``key`` may be offered tools (on unless switched off)."""
+        return key not in self.tools_off
 
     def server(self, base_url: str) -> ServerConfig | None:
         """The configured server with ``base_url``, if any."""
@@ -413,6 +442,29 @@ def _window(value: object, problems: list[str]) -> dict[str, Any]:
             problems.append(f"'window.{key}' should be text; it was ignored.")
             del window[key]
     return window
+
+
+def _port(value: object) -> int:
+    """A TCP port from the settings file, or the default for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    return DEFAULT_API_PORT
+
+
+def model_settings_key(provider_id: str, model: str | None) -> str:
+    """How per-model settings name a model: its provider id and its name."""
+    return f"{provider_id} {model or ''}".strip()
+
+
+def _context_windows(raw: object) -> dict[str, int]:
+    """The per-model windows of settings.json, dropping anything that is not a size."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): v
+        for k, v in raw.items()
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0
+    }
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:

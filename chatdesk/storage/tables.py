@@ -74,6 +74,12 @@ messages = Table(
     Column("status", String, nullable=False, server_default="complete"),
     Column("error", Text),
     Column("created_at", UTCTimestamp, nullable=False),
+    # An assistant's tool calls (JSON list), or the call a role "tool" message answers.
+    Column("tool_calls", Text),
+    Column("tool_call_id", String),
+    # Set on a compaction's summary: which compaction, and how many messages it replaced.
+    Column("compaction_id", String),
+    Column("compacted_count", Integer, nullable=False, server_default="0"),
     Index("ux_messages_session_position", "session_id", "position", unique=True),
 )
 
@@ -94,4 +100,53 @@ message_images = Table(
     Column("sha256", String, nullable=False),
     Index("ix_message_images_message", "message_id"),
     Index("ix_message_images_sha256", "sha256"),
+)
+
+# Tokens of the local HTTP API: only a hash of each token is kept; ``name`` is the owner
+# of every session made through that token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("token_hash", String, nullable=False),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Index("ux_api_tokens_hash", "token_hash", unique=True),
+)
+
+# Messages a compaction replaced by its summary: kept, never deleted, so the chat can show
+# them and Undo compaction can put them back. The columns mirror ``messages``.
+compacted_messages = Table(
+    "compacted_messages",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("session_id", String, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("archived_by", String, nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("role", String, nullable=False),
+    Column("content_type", String, nullable=False, server_default="text"),
+    Column("content", Text, nullable=False),
+    Column("status", String, nullable=False, server_default="complete"),
+    Column("error", Text),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("tool_calls", Text),
+    Column("tool_call_id", String),
+    Column("compaction_id", String),
+    Column("compacted_count", Integer, nullable=False, server_default="0"),
+    Index("ix_compacted_messages_archived_by", "archived_by", "ordinal"),
+    Index("ix_compacted_messages_session", "session_id"),
+)
+
+# The images of compacted messages (the images table keeps their bytes while referenced).
+compacted_message_images = Table(
+    "compacted_message_images",
+    metadata,
+    Column(
+        "message_id",
+        String,
+        ForeignKey("compacted_messages.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("sha256", String, nullable=False),
+    Index("ix_compacted_message_images_message", "message_id"),
+    Index("ix_compacted_message_images_sha256", "sha256"),
 )

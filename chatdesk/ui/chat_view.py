@@ -56,6 +56,7 @@ class MessageDelegate(QStyledItemDelegate):
 
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
+    summaryActionRequested = Signal(str, str)
 
     def __init__(self, view: ChatView, model: MessageListModel, renderer: MessageRenderer) -> None:
         """A delegate for ``view`` over ``model``, laying messages out with ``renderer``."""
@@ -86,6 +87,7 @@ class MessageDelegate(QStyledItemDelegate):
         widget.editRequested.connect(self.editRequested)
         widget.regenerateRequested.connect(self.regenerateRequested)
         widget.moreRequested.connect(self._view.show_more)
+        widget.summaryActionRequested.connect(self.summaryActionRequested)
         return widget
 
     def setEditorData(self, editor: QWidget, index: _Index) -> None:
@@ -156,6 +158,11 @@ class ChatView(QListView):
     def regenerateRequested(self) -> SignalInstance:
         """Emitted with the last reply's id when its Regenerate action is clicked."""
         return self._delegate.regenerateRequested
+
+    @property
+    def summaryActionRequested(self) -> SignalInstance:
+        """Emitted with (action, message id) when a summary row's action is clicked."""
+        return self._delegate.summaryActionRequested
 
     def row_width(self) -> int:
         """The width every row is laid out at."""

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
 
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import Content, Session, utcnow
 from chatdesk.model_settings import KeyStore
@@ -32,6 +33,7 @@ from chatdesk.ui.chat_controller import ChatController
 from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
+from chatdesk.ui.context_controller import ContextController
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.window_state import remember_layout, restore_layout
 
@@ -69,6 +71,7 @@ class MainWindow(QMainWindow):
         *,
         secrets: KeyStore | None = None,
         confirm: ConfirmCallback = ask_to_confirm,
+        api: LocalApiService | None = None,
     ) -> None:
         """Wire the window to the core objects it is handed (it creates none of them)."""
         super().__init__()
@@ -81,6 +84,8 @@ class MainWindow(QMainWindow):
         self.save_preferences = save_preferences or (lambda: None)
         self.secrets = secrets
         self.confirm = confirm
+        # The local HTTP API over this window's manager (Settings → Local API turns it on).
+        self.api = api
         self.tasks = TaskSet(self._report)
         self.chat = ChatController(manager, engine, registry, self.tasks, self)
 
@@ -96,6 +101,17 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
+        self.context = ContextController(
+            manager,
+            engine,
+            self.tasks,
+            self.pane.context_meter,
+            self.pane.view,
+            self.pane.messages,
+            report=self._notify,
+            confirm=lambda parent, title, text: self.confirm(parent, title, text),
+            parent=self,
+        )
         self._wire()
         restore_layout(self, self.splitter, self.preferences.window)
 
@@ -142,6 +158,7 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
+        self.context.stop()
         await self.chat.stop_all()
         await self.tasks.drain(SHUTDOWN_TIMEOUT)
         self.bridge.detach()
@@ -172,6 +189,11 @@ class MainWindow(QMainWindow):
         bridge.messageAdded.connect(self._on_message_added)
         bridge.messageUpdated.connect(pane.messages.on_message_updated)
         bridge.historyReplaced.connect(self._on_history_replaced)
+        # The context meter follows every change of the chat shown (debounced).
+        bridge.messageAdded.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.messageUpdated.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.historyReplaced.connect(self.context.changed)
+        bridge.sessionUpdated.connect(self.context.changed)
 
         sidebar.sessionActivated.connect(self.chat.request_open)
         sidebar.newSessionRequested.connect(self.new_session)
@@ -338,6 +360,7 @@ class MainWindow(QMainWindow):
             self.pane.composer.finish_edit()
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
+        self.context.refresh()
         self.show_session_state()
         self.pane.composer.edit.setFocus()
 
@@ -403,6 +426,7 @@ class MainWindow(QMainWindow):
             on_change=self._settings_changed,
             notify=self._notify,
             tasks=self.tasks,
+            api=self.api,
             parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

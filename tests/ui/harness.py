@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pytestqt.qtbot import QtBot
 
 from chatdesk.chat import ChatEngine
+from chatdesk.context import ContextWindows, model_key
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import Preferences, sqlite_url
@@ -54,6 +55,12 @@ class Harness:
         preferences.default_model = self.model
         registry = ProviderRegistry(
             preferences, runtime_keys={self.base_url: "test-key"}, **self.registry_options
+        )
+        # As the app wires it: windows and the tools switch come from the preferences.
+        engine_options.setdefault("context_windows", ContextWindows(preferences.context_window))
+        engine_options.setdefault(
+            "tools_enabled",
+            lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
         )
         engine_options.setdefault("auto_title", False)
         engine_options.setdefault("flush_interval", 0.05)
