@@ -25,6 +25,7 @@ from chatdesk.instance import (
 )
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import sqlite_url
+from tests.e2e.api_process import ServeProcess
 from tests.openai_test_server import OpenAITestServer
 from tests.reliability.processes import child_env, kill, read_line, start
 from tests.ui.harness import run
@@ -140,3 +141,50 @@ def test_an_activation_request_brings_a_minimised_window_forward(
     finally:
         lock.release()
     assert not (tmp_path / "chatdesk.sock").exists()
+
+
+def test_serve_and_a_window_refuse_each_others_folder(
+    tmp_path: Path, openai_server: OpenAITestServer
+) -> None:
+    data_dir = tmp_path / "data"
+    serving = ServeProcess("--data-dir", str(data_dir), "--base-url", openai_server.base_url)
+    try:
+        began = time.monotonic()
+        window = subprocess.run(
+            [sys.executable, "-m", "chatdesk", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=child_env(),
+        )
+        assert window.returncode == 1
+        assert "in use by another ChatDesk (`chatdesk serve`)" in window.stderr
+        assert time.monotonic() - began < 30, "the refusal must not wait for an answer"
+        second = subprocess.run(
+            [sys.executable, "-m", "chatdesk", "serve", "--port", "0", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=child_env(),
+        )
+        assert second.returncode == 1
+        assert "chatdesk serve: The data folder" in second.stderr
+        assert serving.process.poll() is None
+    finally:
+        serving.close()
+
+    args = ["-m", "chatdesk", "--data-dir", str(data_dir), "--base-url", openai_server.base_url]
+    first = start(*args)
+    try:
+        wait_for_socket(data_dir, first, 60)
+        refused = subprocess.run(
+            [sys.executable, "-m", "chatdesk", "serve", "--port", "0", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=child_env(),
+        )
+        assert refused.returncode == 1
+        assert "in use by another ChatDesk (a window)" in refused.stderr
+    finally:
+        kill(first)
