@@ -37,6 +37,7 @@ from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.runtime import run_preferences
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import Preferences, StartupOptions, parse_startup_options
@@ -152,6 +153,8 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
             closed.set_result(None)
 
     app.lastWindowClosed.connect(finish)
+    # Housekeeping spares the chat open in the window.
+    scheduler = TaskScheduler(manager, engine, open_session=lambda: window.current_session_id)
     window = MainWindow(
         manager,
         engine,
@@ -159,6 +162,7 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        scheduler=scheduler,
         api=api,
     )
     reporter = None
@@ -178,6 +182,8 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
             announce_settings_problems(window, preferences)
             if lock is not None:
                 await lock.serve_activation(lambda: bring_forward(window))
+            if await start_scheduler(scheduler):
+                window.scheduler_started()
             preload = asyncio.create_task(preload_local_model(registry))
             if preferences.api_enabled and not options.self_test:
                 window.tasks.start(start_local_api(api, preferences.api_port))
@@ -193,6 +199,8 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
         if window.isVisible():
             window.close()
         await api.stop()  # its replies in flight are stored as cancelled
+        # Task runs end their replies (as cancelled) before the window drains its tasks.
+        await scheduler.stop()
         await window.shutdown()
         await engine.close()  # titles still being made
         await registry.close()
@@ -239,6 +247,16 @@ async def recover_database(options: StartupOptions, error: DamagedDatabaseError)
     else:
         return False
     print(f"The damaged database was kept as {aside}", file=sys.stderr, flush=True)
+    return True
+
+
+async def start_scheduler(scheduler: TaskScheduler) -> bool:
+    """Start scheduled tasks; a database that fails here leaves the chats usable."""
+    try:
+        await scheduler.start()
+    except StorageError as exc:
+        log.warning("scheduled tasks could not start: %s", exc)
+        return False
     return True
 
 

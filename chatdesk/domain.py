@@ -361,3 +361,28 @@ class SessionSummary:
     created_at: datetime
     updated_at: datetime
     task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A scheduled task: ``prompt`` is sent on ``schedule``, answers go into its one session.
+
+    ``provider``/``model`` choose who answers, as a session's do (None: the default).
+    ``last_status`` is how the latest run ended ("complete", "error", "cancelled",
+    "skipped" or "missed") and ``last_note`` says it in words; ``unread`` is True while a
+    finished run has not been looked at.
+    """
+
+    id: str
+    name: str
+    prompt: str
+    schedule: str
+    provider: str | None = None
+    model: str | None = None
+    enabled: bool = True
+    created_at: datetime = field(default_factory=utcnow)
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_status: str | None = None
+    last_note: str | None = None
+    unread: bool = False

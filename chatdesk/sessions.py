@@ -24,7 +24,14 @@ import asyncio
 import copy
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -301,18 +308,21 @@ class SessionManager:
                 title or f"Task {task_id}", kind="task", task_id=task_id
             )
 
-    async def cleanup_empty_sessions(self, min_age: timedelta = timedelta(hours=1)) -> int:
+    async def cleanup_empty_sessions(
+        self, min_age: timedelta = timedelta(hours=1), *, keep: Collection[str] = ()
+    ) -> int:
         """Delete chat sessions with no messages created more than ``min_age`` ago.
 
-        Task sessions are kept: an empty one is waiting for its task's first run.
-        Returns how many sessions were deleted.
+        Task sessions are kept: an empty one is waiting for its task's first run. So are
+        the sessions in ``keep`` (the chat open in the window). Returns how many sessions
+        were deleted.
         """
         cutoff = utcnow() - min_age
 
         async def unit() -> int:
             async with self._transaction() as conn:
                 ids = await session_rows.empty_chats_created_before(conn, cutoff)
-                doomed = [i for i in ids if not self._has_messages_in_memory(i)]
+                doomed = [i for i in ids if i not in keep and not self._has_messages_in_memory(i)]
                 await session_rows.delete_sessions(conn, doomed)
             for session_id in doomed:
                 self._sessions.pop(session_id, None)
@@ -594,7 +604,7 @@ class SessionManager:
 
     @property
     def engine(self) -> AsyncEngine:
-        """The database engine, for stores of other tables (e.g. API tokens)."""
+        """The database engine, for stores of other tables (API tokens, scheduled tasks)."""
         return self._engine
 
     async def list_owned_sessions(self, owner: str) -> list[SessionSummary]:
@@ -771,6 +781,41 @@ class SessionManager:
 
             await _run_whole(unit())
         return restored
+
+    # -- scheduled tasks ----------------------------------------------------------------
+
+    async def find_task_session(self, task_id: str) -> str | None:
+        """The id of scheduled task ``task_id``'s session, or None if it has none yet."""
+        session_id = self._task_sessions.get(task_id)
+        if session_id is not None:
+            return session_id
+        async with self._read() as conn:
+            return await session_rows.find_task_session(conn, task_id)
+
+    async def release_task_session(self, task_id: str) -> str | None:
+        """Make the session of task ``task_id`` a normal chat (its task is being deleted).
+
+        Returns the session's id, or None when the task had no session.
+        """
+        async with self._task_lock:
+            session_id = await self.find_task_session(task_id)
+            if session_id is None:
+                return None
+
+            async def unit() -> None:
+                async with self._transaction() as conn:
+                    await session_rows.update_fields(
+                        conn, session_id, {"kind": "chat", "task_id": None}
+                    )
+                self._task_sessions.pop(task_id, None)
+                cached = self._sessions.get(session_id)
+                if cached is not None:
+                    cached.kind, cached.task_id = "chat", None
+                self._emit(SESSION_UPDATED, session_id)
+
+            async with self._lock:
+                await _run_whole(unit())
+            return session_id
 
 
 def _refuse_if_streaming(session: Session, removed: Iterable[Message]) -> None:

@@ -123,11 +123,27 @@ def _add_tool_calls_and_compaction(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+_SCHEMA_V4_TASKS = (
+    "CREATE TABLE tasks (id VARCHAR NOT NULL, name VARCHAR NOT NULL, prompt TEXT NOT NULL, "
+    "schedule VARCHAR NOT NULL, provider VARCHAR, model VARCHAR, "
+    "enabled BOOLEAN DEFAULT '1' NOT NULL, created_at FLOAT NOT NULL, next_run_at FLOAT, "
+    "last_run_at FLOAT, last_status VARCHAR, last_note TEXT, "
+    "unread BOOLEAN DEFAULT '0' NOT NULL, PRIMARY KEY (id))",
+)
+
+
+def _add_tasks(connection: Connection) -> None:
+    """Version 4: the scheduled tasks table."""
+    for statement in _SCHEMA_V4_TASKS:
+        connection.execute(text(statement))
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     _create_schema_v1,
     _add_api_tokens,
     _add_tool_calls_and_compaction,
+    _add_tasks,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -149,4 +150,27 @@ compacted_message_images = Table(
     Column("sha256", String, nullable=False),
     Index("ix_compacted_message_images_message", "message_id"),
     Index("ix_compacted_message_images_sha256", "sha256"),
+)
+
+# Scheduled tasks. Each one's runs go into its one session (sessions.kind = 'task' and
+# sessions.task_id = tasks.id); next_run_at is kept so a run due while ChatDesk was
+# closed is made up at the next start.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("schedule", String, nullable=False),
+    Column("provider", String),
+    Column("model", String),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("next_run_at", UTCTimestamp),
+    Column("last_run_at", UTCTimestamp),
+    # "complete", "error", "cancelled", "skipped" or "missed", and the words for it.
+    Column("last_status", String),
+    Column("last_note", Text),
+    # A run finished since the user last opened the task's session.
+    Column("unread", Boolean, nullable=False, server_default="0"),
 )

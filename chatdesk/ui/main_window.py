@@ -16,14 +16,22 @@ from collections.abc import Callable
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
 
 from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, utcnow
+from chatdesk.domain import Content, Session, SessionSummary, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.settings import Preferences
 from chatdesk.storage.database import StorageError
@@ -34,7 +42,10 @@ from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
 from chatdesk.ui.context_controller import ContextController
+from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
+from chatdesk.ui.task_controller import ScheduledTasksController
+from chatdesk.ui.task_list import DeleteQuestion, ScheduledSection, ask_how_to_delete
 from chatdesk.ui.window_state import remember_layout, restore_layout
 
 log = logging.getLogger(__name__)
@@ -71,9 +82,15 @@ class MainWindow(QMainWindow):
         *,
         secrets: KeyStore | None = None,
         confirm: ConfirmCallback = ask_to_confirm,
+        scheduler: TaskScheduler | None = None,
+        ask_delete_task: DeleteQuestion = ask_how_to_delete,
         api: LocalApiService | None = None,
     ) -> None:
-        """Wire the window to the core objects it is handed (it creates none of them)."""
+        """Wire the window to the core objects it is handed (it creates none of them).
+
+        With a ``scheduler``, the sidebar lists its tasks in a Scheduled section (and
+        their chats there, not among the other chats).
+        """
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("ChatDesk")
@@ -112,6 +129,11 @@ class MainWindow(QMainWindow):
             confirm=lambda parent, title, text: self.confirm(parent, title, text),
             parent=self,
         )
+        self.scheduler = scheduler
+        self.scheduled: ScheduledSection | None = None
+        self.task_controller: ScheduledTasksController | None = None
+        if scheduler is not None:
+            self._add_scheduled_section(scheduler, ask_delete_task)
         self._wire()
         restore_layout(self, self.splitter, self.preferences.window)
 
@@ -145,7 +167,7 @@ class MainWindow(QMainWindow):
     async def load(self) -> None:
         """List the sessions and open the last one used (or a new chat on a first run)."""
         sessions = await self.manager.list_sessions()
-        self.sidebar.model.set_sessions(sessions)
+        self.sidebar.model.set_sessions(s for s in sessions if self._listed_as_chat(s))
         self.refresh_model_choices()
         wanted = self.preferences.window.get("last_session")
         known = {s.id for s in sessions}
@@ -159,6 +181,9 @@ class MainWindow(QMainWindow):
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
         self.context.stop()
+        if self.scheduled is not None:
+            self.scheduled.detach()
+            self.notifier.hide()
         await self.chat.stop_all()
         await self.tasks.drain(SHUTDOWN_TIMEOUT)
         self.bridge.detach()
@@ -277,7 +302,7 @@ class MainWindow(QMainWindow):
 
     async def _add_row(self, session_id: str) -> None:
         session = await self.manager.get_session(session_id)
-        if session is not None and shiboken6.isValid(self):
+        if session is not None and shiboken6.isValid(self) and self._listed_as_chat(session):
             self.sidebar.model.upsert(session)
 
     def _on_session_updated(self, session_id: str) -> None:
@@ -361,6 +386,8 @@ class MainWindow(QMainWindow):
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
         self.context.refresh()
+        if self.task_controller is not None:
+            self.task_controller.session_shown(session)
         self.show_session_state()
         self.pane.composer.edit.setFocus()
 
@@ -432,3 +459,34 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    # -- scheduled tasks -----------------------------------------------------------------
+
+    def scheduler_started(self) -> None:
+        """Show the scheduler's tasks (it loads them when it starts, after the window)."""
+        if self.scheduled is not None:
+            self.scheduled.reload()
+        if self.task_controller is not None and self.chat.current is not None:
+            self.task_controller.session_shown(self.chat.current)  # a task chat reopened
+
+    def _add_scheduled_section(self, scheduler: TaskScheduler, ask_delete: DeleteQuestion) -> None:
+        self.scheduled = ScheduledSection(
+            scheduler, self.registry, start=self.tasks.start, ask_delete=ask_delete
+        )
+        self.sidebar.add_section(self.scheduled)
+        icon = self.windowIcon()
+        self.notifier = RunNotifier(self, icon if not icon.isNull() else QApplication.windowIcon())
+        self.task_controller = ScheduledTasksController(
+            self,
+            scheduler,
+            self.scheduled,
+            self.notifier,
+            open_session=self.open_session,
+            current_session=lambda: self.chat.current,
+            refresh_current=self.show_session_state,
+            start=self.tasks.start,
+        )
+
+    def _listed_as_chat(self, session: Session | SessionSummary) -> bool:
+        """Whether the chat list shows ``session`` (task chats are in the Scheduled section)."""
+        return self.scheduled is None or session.kind != "task"
