@@ -3,11 +3,16 @@ text kept, and the message says what the server did."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chatdesk.chat import ChatEngine
 from chatdesk.providers import (
@@ -16,7 +21,7 @@ from chatdesk.providers import (
     ServerError,
     StreamInterruptedError,
 )
-from chatdesk.providers.base import valid_text
+from chatdesk.providers.base import ReplyStream, StreamEnd, valid_text
 from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.sessions import SessionManager
 from tests.core.conftest import stored_messages
@@ -187,3 +192,28 @@ def test_valid_text_joins_pairs_and_replaces_lone_halves() -> None:
     assert valid_text("a\ud83d\ude00b") == "a😀b"
     assert valid_text("\ude00\ud83d") == "\ufffd\ufffd"
     assert valid_text("plain") == "plain"
+
+
+def utf16_units(text: str) -> list[str]:
+    """``text`` as a server's JSON escapes can deliver it: one str per UTF-16 code unit, so
+    a character outside the BMP is two lone surrogate halves."""
+    data = text.encode("utf-16-le")
+    return [data[i : i + 2].decode("utf-16-le", "surrogatepass") for i in range(0, len(data), 2)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(min_size=1), cuts=st.lists(st.integers(min_value=0), max_size=12))
+def test_any_text_cut_anywhere_between_deltas_arrives_whole(text: str, cuts: list[int]) -> None:
+    units = utf16_units(text)
+    points = sorted({0, len(units), *(c % (len(units) + 1) for c in cuts)})
+    deltas = ["".join(units[a:b]) for a, b in itertools.pairwise(points)]
+
+    async def events() -> AsyncIterator[str | StreamEnd]:
+        for delta in deltas:
+            yield delta
+        yield StreamEnd("stop")
+
+    async def received() -> str:
+        return "".join([d async for d in ReplyStream(events())])
+
+    assert asyncio.run(received()) == text
