@@ -50,9 +50,9 @@ MIN_BUBBLE_CONTENT_WIDTH = 24
 # A text block longer than COLLAPSED_CHARS shows collapsed, its start only, with "Show
 # more", which reveals SHOW_MORE_CHARS more each time. Laying text out costs time in
 # proportion to its length (an unbroken 1 MiB line took over 100 s, a 10 MB chat 25 s),
-# so what a row shows stays small: a 50-row page of collapsed rows opens in ~60 ms.
-COLLAPSED_CHARS = 2_000
-SHOW_MORE_CHARS = 8_000
+# so what a row shows stays bounded (and a page of rows too, see message_model).
+COLLAPSED_CHARS = 8_000
+SHOW_MORE_CHARS = 16_000
 # Qt lays out one paragraph in time that grows faster than its length, so a line longer
 # than this is shown (never stored or copied) as paragraphs of this length.
 _LONGEST_SHOWN_LINE = 2_000

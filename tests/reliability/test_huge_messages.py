@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from chatdesk.domain import Message, Session
 from chatdesk.ui.chat_view import ChatView
-from chatdesk.ui.message_model import MessageListModel
+from chatdesk.ui.message_model import PAGE_CHARS, MessageListModel
 from chatdesk.ui.message_widget import MessageWidget
 from chatdesk.ui.rendering import COLLAPSED_CHARS, SHOW_MORE_CHARS
 
@@ -96,9 +96,16 @@ def test_a_chat_holding_ten_megabytes_of_text_opens_without_freezing(
     total = sum(len(m.content) for m in messages)
     assert total >= 9_500_000
 
-    stall = longest_stall(qapp, lambda: open_chat(qapp, qtbot, messages))
+    opened: list[ChatView] = []
+    stall = longest_stall(qapp, lambda: opened.append(open_chat(qapp, qtbot, messages)[0]))
 
     assert stall < MAX_OPEN_SECONDS, f"opening a {total / 1e6:.0f} MB chat stalled {stall:.2f} s"
+    # The first page stops at PAGE_CHARS of shown text; older messages page in on scrolling.
+    model = opened[0].model()
+    assert isinstance(model, MessageListModel)
+    assert model.rowCount() == PAGE_CHARS // COLLAPSED_CHARS
+    assert model.can_load_older()
+    assert model.load_older() == PAGE_CHARS // COLLAPSED_CHARS
     print(f"{total / 1e6:.1f} MB chat: longest stall while opening {stall * 1000:.0f} ms")
 
 
