@@ -53,8 +53,8 @@ MIN_BUBBLE_CONTENT_WIDTH = 24
 # so what a row shows stays bounded (and a page of rows too, see message_model).
 COLLAPSED_CHARS = 8_000
 SHOW_MORE_CHARS = 16_000
-# Qt lays out one paragraph in time that grows faster than its length, so a line longer
-# than this is shown (never stored or copied) as paragraphs of this length.
+# Qt lays out one unbroken run of text in time that grows faster than its length, so a
+# line longer than this is shown (never stored or copied) broken into lines this long.
 _LONGEST_SHOWN_LINE = 2_000
 
 _DOCUMENT_CACHE_SIZE = 600
@@ -228,13 +228,14 @@ def _style_code_blocks(document: QTextDocument, palette: QPalette) -> None:
 
 
 def _split_long_lines(text: str) -> str:
-    """``text`` with every line over _LONGEST_SHOWN_LINE cut into paragraphs that long."""
+    """``text`` with every line over _LONGEST_SHOWN_LINE broken (U+2028, a line break
+    inside the paragraph, so no gap shows) into lines at most that long."""
     lines = text.split("\n")
     if all(len(line) <= _LONGEST_SHOWN_LINE for line in lines):
         return text
     step = _LONGEST_SHOWN_LINE
     return "\n".join(
-        "\n\n".join(line[i : i + step] for i in range(0, len(line), step)) if line else line
+        "\u2028".join(line[i : i + step] for i in range(0, len(line), step)) if line else line
         for line in lines
     )
 
