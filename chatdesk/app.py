@@ -19,11 +19,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSize, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from chatdesk import __version__
 from chatdesk.api.service import LocalApiService
@@ -31,6 +32,7 @@ from chatdesk.chat import ChatEngine
 from chatdesk.cli import run_subcommand
 from chatdesk.context import ContextWindows, model_key
 from chatdesk.domain import content_text
+from chatdesk.instance import DataFolderInUseError, InstanceLock, ask_to_activate, read_holder
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
@@ -38,8 +40,12 @@ from chatdesk.runtime import run_preferences
 from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
-from chatdesk.settings import StartupOptions, parse_startup_options
-from chatdesk.storage.database import StorageError
+from chatdesk.settings import Preferences, StartupOptions, parse_startup_options
+from chatdesk.storage.database import DamagedDatabaseError, StorageError
+from chatdesk.storage.recovery import database_backups, restore_backup, set_aside
+
+if TYPE_CHECKING:  # the window module is imported when the window is made (start-up time)
+    from chatdesk.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +109,21 @@ class _FirstPaintReporter(QObject):
         self._on_painted()
 
 
-async def run(app: QApplication, options: StartupOptions) -> int:
-    """Open the database, show the window, and run until it is closed; the exit code."""
+async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | None = None) -> int:
+    """Open the database, show the window, and run until it is closed; the exit code.
+
+    With ``lock`` (this process's hold on the data folder), a second launch on the same
+    folder brings this window forward instead of opening another.
+    """
     from chatdesk.ui.main_window import MainWindow
 
-    try:
-        manager = await SessionManager.open(options.database_url)
-    except StorageError as exc:
-        _show_fatal(options, "ChatDesk cannot open its database", str(exc))
+    manager = await open_manager(options)
+    if manager is None:
         return 1
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
+    if preferences.url_secrets:
+        move_url_secrets(preferences, secrets, lambda: save(options.preferences_path))
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
 
     def remember_window(key: str, limit: int) -> None:
@@ -161,18 +171,26 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         app.installEventFilter(reporter)
     exit_code = 0
     preload: asyncio.Task[None] | None = None
+    damaged: DamagedDatabaseError | None = None
     try:
-        await window.load()
-        window.show()
-        if await start_scheduler(scheduler):
-            window.scheduler_started()
-        preload = asyncio.create_task(preload_local_model(registry))
-        if preferences.api_enabled and not options.self_test:
-            window.tasks.start(start_local_api(api, preferences.api_port))
-        if options.self_test:
-            exit_code = await self_test(window)
+        try:
+            await window.load()
+        except DamagedDatabaseError as exc:  # e.g. damaged pages the first reads meet
+            damaged = exc
         else:
-            await closed
+            window.show()
+            announce_settings_problems(window, preferences)
+            if lock is not None:
+                await lock.serve_activation(lambda: bring_forward(window))
+            if await start_scheduler(scheduler):
+                window.scheduler_started()
+            preload = asyncio.create_task(preload_local_model(registry))
+            if preferences.api_enabled and not options.self_test:
+                window.tasks.start(start_local_api(api, preferences.api_port))
+            if options.self_test:
+                exit_code = await self_test(window)
+            else:
+                await closed
     finally:
         if preload is not None:
             preload.cancel()
@@ -187,7 +205,49 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
+    if damaged is not None:
+        if await recover_database(options, damaged):
+            return await run(app, options, lock)  # again, on the recovered database
+        return 1
     return exit_code
+
+
+async def open_manager(options: StartupOptions) -> SessionManager | None:
+    """The SessionManager over the database; a damaged one is offered for recovery first.
+
+    None when it cannot be opened (the user was told why).
+    """
+    while True:
+        try:
+            return await SessionManager.open(options.database_url)
+        except DamagedDatabaseError as exc:
+            if not await recover_database(options, exc):
+                return None
+        except StorageError as exc:
+            _show_fatal(options, "ChatDesk cannot open its database", str(exc))
+            return None
+
+
+async def recover_database(options: StartupOptions, error: DamagedDatabaseError) -> bool:
+    """Ask what to do about a damaged database and do it; True to try opening again.
+
+    Nothing is deleted: the damaged file is renamed next to itself either way.
+    """
+    from chatdesk.ui.recovery_dialog import RecoveryChoice, ask_recovery
+
+    if error.path is None or options.self_test:
+        _show_fatal(options, "ChatDesk cannot open its database", str(error))
+        return False
+    backups = database_backups(error.path)
+    choice = await ask_recovery(str(error), backups[0] if backups else None)
+    if choice is RecoveryChoice.OPEN_BACKUP and backups:
+        aside = restore_backup(error.path, backups[0])
+    elif choice is RecoveryChoice.START_NEW:
+        aside = set_aside(error.path)
+    else:
+        return False
+    print(f"The damaged database was kept as {aside}", file=sys.stderr, flush=True)
+    return True
 
 
 async def start_scheduler(scheduler: TaskScheduler) -> bool:
@@ -257,6 +317,59 @@ async def self_test(window: object) -> int:
     return 0
 
 
+def announce_settings_problems(window: MainWindow, preferences: Preferences) -> None:
+    """Say under the composer that parts of settings.json were unusable (defaults used)."""
+    problems = preferences.problems
+    if not problems:
+        return
+    more = f" (and {len(problems) - 1} more; see the log)" if len(problems) > 1 else ""
+    window.composer.show_notice(f"Some settings could not be used: {problems[0]}{more}")
+
+
+def move_url_secrets(
+    preferences: Preferences, secrets: SecretStore, save: Callable[[], None]
+) -> None:
+    """Move API keys found in server URLs of settings.json to the keyring and save the file
+    without them. With no keyring, the key goes to the file's private key map (where the
+    user already kept it, in plain text), so it is not lost; it never stays in the URL,
+    from where it reached chat.db, logs and error messages."""
+    for url, key in preferences.url_secrets.items():
+        if not secrets.get(url):
+            secrets.set(url, key, persist_in_settings_file=not secrets.keyring_available)
+    preferences.url_secrets.clear()
+    try:
+        save()
+    except OSError as exc:
+        log.warning("could not rewrite the settings without the keys in URLs: %s", exc)
+
+
+def bring_forward(window: QWidget) -> None:
+    """Show ``window`` in front, restored if it was minimised (a second launch asked)."""
+    if window.isMinimized():
+        window.showNormal()
+    window.show()
+    window.raise_()
+    window.activateWindow()
+
+
+def hand_over(options: StartupOptions, refused: DataFolderInUseError) -> int:
+    """The exit code of a launch on a folder in use: the running window comes forward."""
+    if ask_to_activate(options.data_dir):
+        print(
+            "ChatDesk is already open with this data folder; its window was brought forward.",
+            flush=True,
+        )
+        return 0
+    # No QApplication exists yet (this runs before one is made): words on stderr only.
+    silent = (
+        " Its window did not answer."
+        if read_holder(options.data_dir).get("role") == "window"
+        else ""
+    )
+    print(f"{refused}{silent}", file=sys.stderr, flush=True)
+    return 1
+
+
 def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
     print(f"{title}: {text}", file=sys.stderr, flush=True)
     if not options.self_test and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
@@ -270,6 +383,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handled
     options = parse_startup_options(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    lock = InstanceLock(options.data_dir)
+    try:
+        lock.acquire("open it again")
+    except DataFolderInUseError as exc:
+        return hand_over(options, exc)
+    except OSError as exc:
+        print(f"ChatDesk cannot use the data folder {options.data_dir}: {exc}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "chatdesk"])
     assert isinstance(app, QApplication)
     app.setApplicationName("ChatDesk")
@@ -282,9 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
-        exit_code: int = loop.run_until_complete(run(app, options))
+        exit_code: int = loop.run_until_complete(run(app, options, lock))
         return exit_code
     finally:
+        lock.release()
         loop.close()
         if options.temporary_data_dir:
             shutil.rmtree(options.data_dir, ignore_errors=True)

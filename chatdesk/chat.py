@@ -51,6 +51,7 @@ from chatdesk.providers.base import (
     ServerError,
     Usage,
 )
+from chatdesk.sessions import SessionBusyError as SessionBusyError  # re-exported
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.storage.database import StorageError
 from chatdesk.tools import SessionTools
@@ -71,10 +72,6 @@ _TITLE_FALLBACK_WORDS = 6
 _TITLE_PREAMBLE = re.compile(
     r"^(here('s| is| are)|sure|certainly|of course|okay|ok)\b|:$", re.IGNORECASE
 )
-
-
-class SessionBusyError(RuntimeError):
-    """A reply is already streaming in that session."""
 
 
 EMPTY_REPLY_MESSAGE = "The model returned an empty reply. Try again, or choose another model."
@@ -412,13 +409,15 @@ class ChatEngine:
         turn.pump = pump
         reply: Message | None = None
         text = ""
+        # How much of the text is on disk: the window must not show more without saying so.
+        saved_chars = 0
         dirty = False
         flusher: asyncio.Task[None] | None = None
         status, error = "cancelled", None
         end: _End | None = None
 
         async def flush_periodically() -> None:
-            nonlocal dirty
+            nonlocal dirty, saved_chars
             failing = False
             while True:
                 await asyncio.sleep(self._flush_interval)
@@ -426,7 +425,9 @@ class ChatEngine:
                     continue
                 dirty = False
                 try:
-                    await self._manager.update_message(session_id, reply.id, content=text)
+                    flushed = text
+                    await self._manager.update_message(session_id, reply.id, content=flushed)
+                    saved_chars = len(flushed)
                 except StorageError as exc:
                     dirty = True  # try again at the next interval
                     if not failing:
@@ -461,6 +462,7 @@ class ChatEngine:
                         )
                         try:
                             reply = await asyncio.shield(adding)
+                            saved_chars = len(text)
                         except asyncio.CancelledError:
                             # Stored all the same: keep it, so it ends as "cancelled" below
                             # instead of staying "streaming".
@@ -489,7 +491,9 @@ class ChatEngine:
                 outcome.usage = end.usage
                 outcome.tool_calls = end.tool_calls if outcome.tools_offered else None
             if reply is not None:
-                await self._finish_reply(session_id, reply, text, status, error, outcome)
+                await self._finish_reply(
+                    session_id, reply, text, status, error, outcome, saved_chars
+                )
 
     async def _sizing(
         self, provider: Provider, model: str | None, *, load: bool = True
@@ -640,8 +644,13 @@ class ChatEngine:
         status: str,
         error: BaseException | None,
         outcome: _Round | None = None,
+        saved_chars: int = 0,
     ) -> None:
-        """Store the reply's final text and status; in memory at least, if the disk fails."""
+        """Store the reply's final text and status; in memory at least, if the disk fails.
+
+        When the disk fails, the reply in memory says so: it ends as an error naming how
+        much of its text is saved, never as a complete reply only memory holds.
+        """
         final: dict[str, Any] = {
             "content": text,
             "status": status,
@@ -654,9 +663,18 @@ class ChatEngine:
             await self._manager.update_message(session_id, reply.id, **final)
         except SessionNotFoundError:
             pass
-        except StorageError:
+        except StorageError as exc:
             # The window must not show a reply streaming forever; on disk it stays
             # "streaming" with the last flushed text, and becomes "interrupted" next start.
+            saved = (
+                "Its text is saved, but not that it ended."
+                if saved_chars >= len(text)
+                else f"Only the first {saved_chars} of {len(text)} characters of this reply "
+                "are saved."
+            )
+            final["status"] = "error"
+            final["error"] = f"{exc} {saved}"
+            final.pop("tool_calls", None)
             with contextlib.suppress(SessionNotFoundError):
                 await self._manager.update_message(session_id, reply.id, persist=False, **final)
             raise

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatdesk.instance import DataFolderInUseError, hold_data_folder
 from chatdesk.settings import LOCAL_PROVIDER, StartupOptions, parse_startup_options
 from chatdesk.storage.database import StorageError
 
@@ -93,7 +94,14 @@ def serve_command(argv: Sequence[str]) -> int:
             "and write that token's chats, and traffic is not encrypted",
             args.host,
         )
-    return asyncio.run(serve(startup_options(args), args.host, args.port))
+    options = startup_options(args)
+    try:
+        # Held while serving: a window or a second `serve` on this folder is refused.
+        with hold_data_folder(options.data_dir, "serve its chats", role="serve"):
+            return asyncio.run(serve(options, args.host, args.port))
+    except DataFolderInUseError as exc:
+        print(f"chatdesk serve: {exc}", file=sys.stderr)
+        return 1
 
 
 async def serve(options: StartupOptions, host: str, port: int) -> int:

@@ -25,6 +25,12 @@ MESSAGE_STATUSES = ("complete", "streaming", "cancelled", "error", "interrupted"
 
 Content = str | list[dict[str, Any]]
 
+# The largest image a message may carry, decoded; the composer uses the same limit.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+# An unpaired UTF-16 surrogate cannot be encoded as UTF-8, so it can be neither stored nor
+# sent to a model.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 _DATA_URL = re.compile(r"^data:(?P<mime>image/[A-Za-z0-9.+-]+);base64,(?P<data>.*)$", re.DOTALL)
 _IMAGE_MIME = re.compile(r"image/[A-Za-z0-9.+-]+")
 
@@ -130,6 +136,11 @@ def parse_image_data_url(url: str, *, where: str = "image") -> DataUrl:
         raise ValueError(f"{where}: the base64 image data does not decode ({exc})") from None
     if not data:
         raise ValueError(f"{where}: the image data is empty")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValueError(
+            f"{where}: the image is {len(data) / 1024 / 1024:.1f} MB; images can be at most "
+            f"{MAX_IMAGE_BYTES // 1024 // 1024} MB"
+        )
     if sniff_image_format(data) is None:
         raise ValueError(
             f"{where}: the data is not a recognisable image (PNG, JPEG, GIF, WebP or BMP)"
@@ -157,6 +168,7 @@ def _validate_block(block: object, index: int) -> DataUrl | None:
             raise ValueError(f"{where} (text): missing field 'text'")
         if not isinstance(block["text"], str):
             raise ValueError(f"{where} (text): 'text' must be a string")
+        check_text(block["text"], where=f"{where} (text)")
     elif kind == "image_url":
         image = block.get("image_url")
         if image is None:
@@ -190,6 +202,7 @@ def parse_content(content: object) -> dict[int, DataUrl]:
     decoded, so a caller that needs the bytes does not decode them a second time.
     """
     if isinstance(content, str):
+        check_text(content)
         return {}
     if not isinstance(content, list):
         raise ValueError(
@@ -203,6 +216,17 @@ def parse_content(content: object) -> dict[int, DataUrl]:
         if parsed is not None:
             images[index] = parsed
     return images
+
+
+def check_text(text: str, *, where: str = "text") -> None:
+    """Raise ValueError if ``text`` holds an unpaired surrogate (it cannot be stored)."""
+    found = _LONE_SURROGATE.search(text)
+    if found is not None:
+        raise ValueError(
+            f"{where}: contains an invalid character (an unpaired surrogate, "
+            f"U+{ord(found.group()):04X}) at position {found.start()}; text must be valid "
+            "Unicode"
+        )
 
 
 def validate_content(content: object) -> None:

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Protocol
 
 from chatdesk.providers.registry import ProviderRegistry, build_provider
-from chatdesk.settings import LOCAL_PROVIDER, Preferences, ServerConfig, model_settings_key
+from chatdesk.settings import (
+    LOCAL_PROVIDER,
+    Preferences,
+    ServerConfig,
+    model_settings_key,
+    server_url_problem,
+    split_url_secret,
+)
 
 GGUF_MAGIC = b"GGUF"
 # A window below this cannot hold a system prompt, a summary and a reply.
@@ -100,8 +107,14 @@ def check_gguf_file(path: str | Path) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """A server's base URL as it is stored (no surrounding spaces, no trailing slash)."""
-    return url.strip().rstrip("/")
+    """A server's base URL as it is stored (no surrounding spaces, no trailing slash, and
+    no API key typed into it: that goes to the key store, see url_key)."""
+    return split_url_secret(url.strip())[0].rstrip("/")
+
+
+def url_key(url: str) -> str | None:
+    """The API key typed into ``url`` (``user:KEY@host``, ``?api-key=KEY``), if any."""
+    return split_url_secret(url.strip())[1]
 
 
 class ModelSettings:
@@ -124,6 +137,9 @@ class ModelSettings:
         url = normalise_url(url)
         if not url:
             raise SettingsRefused("Enter the server's base URL first.")
+        problem = server_url_problem(url)
+        if problem is not None:
+            raise SettingsRefused(f"That URL cannot be used: {problem}.")
         if self.preferences.server(url) is not None:
             raise SettingsRefused("That server is already in the list.")
         return url

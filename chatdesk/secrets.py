@@ -9,12 +9,17 @@ settings file": then it is written, unencrypted, to the ``api_keys`` map of
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatdesk.settings import PREFERENCES_FILE, default_data_dir, write_private_json
+from chatdesk.settings import (
+    PREFERENCES_FILE,
+    UnreadableSettingsError,
+    default_data_dir,
+    load_json_object,
+    write_private_json,
+)
 
 # keyring is imported on first use: its import costs ~0.15 s, which start-up need not pay.
 if TYPE_CHECKING:
@@ -168,13 +173,10 @@ class SecretStore:
 
     def _read_file(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.settings_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
+            return load_json_object(self.settings_file)
+        except (OSError, ValueError) as exc:  # an unreadable file was kept aside
             log.warning("could not read %s: %s", self.settings_file, type(exc).__name__)
             return {}
-        return data if isinstance(data, dict) else {}
 
     def _file_keys(self) -> dict[str, str]:
         keys = self._read_file().get(API_KEYS)
@@ -183,7 +185,19 @@ class SecretStore:
         return {str(k): v for k, v in keys.items() if isinstance(v, str) and v}
 
     def _write_file_key(self, provider_id: str, key: str | None) -> None:
-        data = self._read_file()
+        try:
+            data = load_json_object(self.settings_file)
+        except UnreadableSettingsError:
+            data = {}  # its bytes were kept aside before this replaces it
+        except OSError as exc:
+            # A file that exists but cannot be read is never replaced blindly.
+            log.warning(
+                "could not read %s (%s); the API key for %s is kept for this run only",
+                self.settings_file,
+                type(exc).__name__,
+                provider_id,
+            )
+            return
         keys = data.get(API_KEYS)
         keys = dict(keys) if isinstance(keys, dict) else {}
         if key is None:

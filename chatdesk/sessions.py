@@ -54,11 +54,13 @@ from chatdesk.domain import (
     validate_role,
     validate_tool_calls,
 )
+from chatdesk.instance import refuse_if_in_use
 from chatdesk.storage import compaction as compaction_store
 from chatdesk.storage import image_rows, message_rows, session_rows
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
 from chatdesk.storage.database import (
     DEFAULT_BUSY_TIMEOUT_MS,
+    StorageError,
     database_path,
     open_database,
     storage_error,
@@ -73,6 +75,15 @@ _OFFLOAD_CHARS = 256 * 1024
 _OFFLOAD_BYTES = _OFFLOAD_CHARS * 3 // 4
 
 _T = TypeVar("_T")
+
+
+class SessionBusyError(RuntimeError):
+    """A reply is still streaming in that session, so its messages cannot be removed yet."""
+
+
+class SessionChangedError(StorageError):
+    """The stored messages are not the ones this process knows: another process changed
+    them. Nothing was removed; the message says what to do."""
 
 
 class SessionNotFoundError(LookupError):
@@ -129,6 +140,12 @@ class SessionManager:
         ``interrupted``: their text up to the last flush is kept. A write waits up to
         ``busy_timeout_ms`` for another program's lock before failing with StorageError.
         """
+        path = database_path(database_url)
+        if path is not None:
+            # Another process holding the folder keeps its own copy of every chat in
+            # memory; writing beside it would mix the two (and flip its replies to
+            # interrupted just below).
+            await asyncio.to_thread(refuse_if_in_use, path.parent)
         engine = await open_database(database_url, busy_timeout_ms=busy_timeout_ms)
         manager = cls(engine, database_path(database_url))
         async with manager._transaction() as conn:
@@ -470,6 +487,8 @@ class SessionManager:
         session = await self.require_session(session_id)
         async with self._lock:
             self._check_live(session)
+            kept_ids = {m.id for m in items if isinstance(m, Message)}
+            _refuse_if_streaming(session, [m for m in session.history if m.id not in kept_ids])
             if prepared is None:
                 prepared = await asyncio.to_thread(_prepare_history, items)
             new_history, encoded = prepared
@@ -477,6 +496,7 @@ class SessionManager:
             async def unit() -> None:
                 updated_at = utcnow()
                 async with self._transaction() as conn:
+                    await self._check_known_rows(conn, session)
                     await message_rows.replace_messages(conn, session_id, new_history, encoded)
                     for m, e in zip(new_history, encoded, strict=True):
                         await image_rows.store_images(conn, m.id, e.images)
@@ -503,7 +523,11 @@ class SessionManager:
 
         async def unit() -> int:
             async with self._transaction() as conn:
-                rows = await message_rows.truncate_messages(conn, session_id, keep_count)
+                await self._check_known_rows(conn, session)
+                # By id: only rows this process knows are removed.
+                dropped = [m.id for m in session.history[keep_count:]]
+                await message_rows.delete_messages(conn, dropped)
+                rows = await message_rows.count_messages(conn, session_id)
                 kept = min(keep_count, rows)
                 await image_rows.delete_orphan_images(conn)
                 await session_rows.set_message_count(conn, session_id, kept)
@@ -513,9 +537,26 @@ class SessionManager:
 
         async with self._lock:
             self._check_live(session)
+            _refuse_if_streaming(session, session.history[keep_count:])
             return await _run_whole(unit())
 
     # -- internals ----------------------------------------------------------------------
+
+    async def _check_known_rows(self, conn: AsyncConnection, session: Session) -> None:
+        """SessionChangedError if a stored message of the session is not in memory.
+
+        Runs in the transaction that then deletes: a process never removes rows it has
+        not seen (another process's, or a write it missed). Rows missing from the disk
+        (removed by another tool) are no reason to refuse.
+        """
+        stored = await message_rows.message_ids(conn, session.id)
+        known = {m.id for m in session.history}
+        if any(message_id not in known for message_id in stored):
+            raise SessionChangedError(
+                f"The chat “{session.title}” was changed outside this window (by another "
+                "ChatDesk process?), so nothing was removed. Restart ChatDesk to see its "
+                "current messages."
+            )
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -775,6 +816,15 @@ class SessionManager:
             async with self._lock:
                 await _run_whole(unit())
             return session_id
+
+
+def _refuse_if_streaming(session: Session, removed: Iterable[Message]) -> None:
+    """SessionBusyError if a reply still being written would be removed."""
+    if any(m.status == "streaming" for m in removed):
+        raise SessionBusyError(
+            f"A reply is still being written in “{session.title}”. Stop it (or wait for it "
+            "to finish) before removing or replacing its messages."
+        )
 
 
 async def _run_whole(work: Coroutine[Any, Any, _T]) -> _T:

@@ -19,8 +19,10 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -103,6 +105,10 @@ def parse_startup_options(
         or sqlite_url(data_dir / DATABASE_FILE)
     )
     base_url = args.base_url or env.get("CHATDESK_BASE_URL") or None
+    url_key: str | None = None
+    if base_url:
+        # A key typed into the URL is used for this run and never kept with the URL.
+        base_url, url_key = split_url_secret(base_url)
     provider = args.provider or ("openai" if base_url else None)
     if provider == "openai" and base_url is None:
         base_url = OPENAI_BASE_URL
@@ -112,7 +118,7 @@ def parse_startup_options(
         provider=provider,
         base_url=base_url,
         model=args.model or env.get("CHATDESK_MODEL") or None,
-        api_key=env.get("OPENAI_API_KEY") or None,
+        api_key=env.get("OPENAI_API_KEY") or url_key or None,
         self_test=args.self_test,
         temporary_data_dir=temporary,
     )
@@ -156,43 +162,57 @@ class Preferences:
     # Windows servers stated in their "context too long" errors, remembered per model.
     learned_context_windows: dict[str, int] = field(default_factory=dict)
 
+    # What went wrong reading the file (each a sentence); shown or logged, never saved.
+    problems: list[str] = field(default_factory=list, compare=False, repr=False)
+    # API keys found typed into server URLs of the file, by the cleaned URL: the caller
+    # moves them to the key store; they are never saved back into the file.
+    url_secrets: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
     @classmethod
     def load(cls, path: Path) -> Preferences:
-        """Read preferences; a missing or unreadable file gives the defaults (and a log line)."""
+        """Read preferences; every wrong or unreadable part falls back to its default.
+
+        Each fallback is logged as a warning and listed in ``problems``. A file that is not
+        a JSON object is first copied aside (``settings.json.unreadable-<time>``), so no
+        later save loses it.
+        """
+        problems: list[str] = []
+        secrets: dict[str, str] = {}
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls()
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable preferences file %s: %s", path, exc)
-            return cls()
-        if not isinstance(raw, dict):
-            return cls()
-        servers = [
-            ServerConfig(
-                base_url=str(s["base_url"]),
-                name=str(s.get("name", "")),
-                models=[str(m) for m in s.get("models", [])],
-            )
-            for s in raw.get("servers", [])
-            if isinstance(s, dict) and s.get("base_url")
-        ]
-        window = raw.get("window")
-        return cls(
-            servers=servers,
-            default_provider=str(raw.get("default_provider") or LOCAL_PROVIDER),
-            default_model=raw.get("default_model") or None,
-            window=window if isinstance(window, dict) else {},
-            local_models=[str(m) for m in raw.get("local_models", []) if isinstance(m, str)],
+            raw = load_json_object(path)
+        except UnreadableSettingsError as exc:
+            problems.append(str(exc))
+            raw = {}
+        except OSError as exc:
+            problems.append(f"{path} could not be read ({exc.strerror or exc}); defaults used.")
+            raw = {}
+        loaded = cls(
+            servers=_servers(raw.get("servers", []), problems, secrets),
+            default_provider=split_url_secret(
+                _typed(raw, "default_provider", str, LOCAL_PROVIDER, problems) or LOCAL_PROVIDER
+            )[0],
+            default_model=_typed(raw, "default_model", str, None, problems) or None,
+            window=_window(raw.get("window", {}), problems),
+            local_models=_strings(raw.get("local_models", []), "local_models", problems),
+            problems=problems,
+            url_secrets=secrets,
             api_enabled=raw.get("api_enabled") is True,
             api_port=_port(raw.get("api_port")),
             context_windows=_context_windows(raw.get("context_windows")),
             tools_off=[str(k) for k in raw.get("tools_off") or [] if isinstance(k, str)],
             learned_context_windows=_context_windows(raw.get("learned_context_windows")),
         )
+        for problem in problems:
+            log.warning("settings: %s", problem)
+        return loaded
 
     def save(self, path: Path) -> None:
-        """Write preferences atomically (a crash mid-write never leaves half a file)."""
+        """Write preferences atomically (a crash mid-write never leaves half a file).
+
+        Keys this class does not know (e.g. a key the user chose to store in the file) are
+        kept. A file that exists but cannot be read is not replaced (OSError); one that is
+        not JSON was copied aside before it is replaced.
+        """
         data = {
             "servers": [asdict(s) for s in self.servers],
             "default_provider": self.default_provider,
@@ -205,13 +225,11 @@ class Preferences:
             "tools_off": self.tools_off,
             "learned_context_windows": self.learned_context_windows,
         }
-        # Other keys (e.g. a key the user chose to store in this file) are kept.
         try:
-            existing = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            existing = load_json_object(path)
+        except UnreadableSettingsError:
             existing = {}
-        if isinstance(existing, dict):
-            data = {**existing, **data}
+        data = {**existing, **data}
         write_private_json(path, data)
 
     def context_window(self, key: str) -> int | None:
@@ -225,6 +243,205 @@ class Preferences:
     def server(self, base_url: str) -> ServerConfig | None:
         """The configured server with ``base_url``, if any."""
         return next((s for s in self.servers if s.base_url == base_url), None)
+
+
+# Larger numbers in a window size are no screen's.
+_MAX_PIXELS = 100_000
+_URL_SCHEMES = ("http", "https")
+
+
+class UnreadableSettingsError(ValueError):
+    """``settings.json`` is not a JSON object; ``backup`` is where its bytes were kept."""
+
+    def __init__(self, path: Path, backup: Path | None, reason: str) -> None:
+        kept = f"; it was kept as {backup.name}" if backup is not None else ""
+        super().__init__(f"{path} could not be read ({reason}){kept}. Defaults are used.")
+        self.path = path
+        self.backup = backup
+
+
+def load_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` ({} when there is no file).
+
+    Raises OSError when the file cannot be read, and UnreadableSettingsError when it is
+    not a JSON object, after copying its bytes aside so that a later write loses nothing.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    reason: str
+    data: Any = None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        reason = "it is not UTF-8 text"
+    except ValueError as exc:
+        reason = f"it is not valid JSON: {exc}"
+    except RecursionError:
+        reason = "it is nested too deeply"
+    else:
+        if isinstance(data, dict):
+            return data
+        reason = f"it holds {_kind(data)}, not a JSON object"
+    raise UnreadableSettingsError(path, _keep_aside(path, raw), reason)
+
+
+def _keep_aside(path: Path, raw: bytes) -> Path | None:
+    """Copy ``raw`` (the bytes of ``path``) next to it once; the copy's path."""
+    for existing in path.parent.glob(f"{path.name}.unreadable-*"):
+        with contextlib.suppress(OSError):
+            if existing.read_bytes() == raw:
+                return existing
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    backup = path.with_name(f"{path.name}.unreadable-{stamp}")
+    try:
+        descriptor = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(raw)
+    except OSError as exc:
+        log.warning("could not keep a copy of %s: %s", path, exc)
+        return None
+    return backup
+
+
+def _typed(raw: dict[str, Any], key: str, kind: type, default: Any, problems: list[str]) -> Any:
+    """``raw[key]`` when it is a ``kind`` (or missing/null: ``default``)."""
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    problems.append(f"'{key}' should be {kind.__name__}, not {_kind(value)}; default used.")
+    return default
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "null")
+
+
+def _strings(value: object, key: str, problems: list[str]) -> list[str]:
+    """A list of strings; wrong entries (or a wrong list) are dropped with a problem."""
+    if not isinstance(value, list):
+        problems.append(f"'{key}' should be a list, not {_kind(value)}; it was ignored.")
+        return []
+    kept = [item for item in value if isinstance(item, str) and item]
+    if len(kept) != len(value):
+        problems.append(f"'{key}': {len(value) - len(kept)} entries that are not text ignored.")
+    return kept
+
+
+# Query parameters that carry a credential (compared lower-case, "-" read as "_").
+_SECRET_PARAMETERS = frozenset(
+    {"api_key", "apikey", "key", "token", "access_token", "auth", "password", "secret", "sig"}
+)
+
+
+def split_url_secret(url: str) -> tuple[str, str | None]:
+    """``url`` without the credentials typed into it, and that credential (None if none).
+
+    ``https://user:KEY@host/v1`` and ``https://host/v1?api-key=KEY`` both give
+    ``("https://host/v1", "KEY")``: a key belongs in the keyring, never in a URL that is
+    stored, logged or shown.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return url, None
+    secret: str | None = None
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info = netloc.rpartition("@")[0]
+        user, _, password = user_info.partition(":")
+        secret = unquote(password or user) or None
+        netloc = host or ""
+        if ":" in netloc:  # an IPv6 address
+            netloc = f"[{netloc}]"
+        if port is not None:
+            netloc += f":{port}"
+    kept: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower().replace("-", "_") in _SECRET_PARAMETERS:
+            secret = secret or value or None
+        else:
+            kept.append((name, value))
+    if netloc == parts.netloc and len(kept) == len(parse_qsl(parts.query, keep_blank_values=True)):
+        return url, secret
+    clean = urlunsplit((parts.scheme, netloc, parts.path, urlencode(kept), parts.fragment))
+    return clean, secret
+
+
+def server_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server's base URL, or None when it can."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return "it is not a valid URL"
+    if parts.scheme not in _URL_SCHEMES or not host:
+        return "it must start with http:// or https:// and name a host"
+    if any(ord(c) < 33 for c in url):
+        return "it contains spaces or control characters"
+    return None
+
+
+def _servers(value: object, problems: list[str], secrets: dict[str, str]) -> list[ServerConfig]:
+    if not isinstance(value, list):
+        problems.append(f"'servers' should be a list, not {_kind(value)}; it was ignored.")
+        return []
+    servers: list[ServerConfig] = []
+    for index, item in enumerate(value):
+        where = f"servers[{index}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where} should be an object, not {_kind(item)}; it was ignored.")
+            continue
+        url = item.get("base_url")
+        if not isinstance(url, str) or server_url_problem(url) is not None:
+            why = server_url_problem(url) if isinstance(url, str) else "it is missing"
+            problems.append(f"{where}: the base URL is unusable ({why}); the server was ignored.")
+            continue
+        url, secret = split_url_secret(url)
+        if secret is not None:
+            secrets[url] = secret
+            problems.append(
+                f"{where}: an API key was written into the URL of {url}; it is moved to the "
+                "key store and removed from the file."
+            )
+        if any(s.base_url == url for s in servers):
+            problems.append(f"{where}: {url} is listed twice; the second was ignored.")
+            continue
+        name = item.get("name", "")
+        if not isinstance(name, str):
+            problems.append(f"{where}: 'name' should be text; it was ignored.")
+            name = ""
+        models = _strings(item.get("models", []), f"{where}.models", problems)
+        servers.append(ServerConfig(base_url=url, name=name, models=models))
+    return servers
+
+
+def _window(value: object, problems: list[str]) -> dict[str, Any]:
+    """The window state, without entries of the wrong kind (a huge size, a bad geometry)."""
+    if not isinstance(value, dict):
+        problems.append(f"'window' should be an object, not {_kind(value)}; it was ignored.")
+        return {}
+    window = dict(value)
+    sizes = window.get("splitter")
+    if sizes is not None and not (
+        isinstance(sizes, list)
+        and len(sizes) == 2
+        and all(type(s) is int and 0 <= s <= _MAX_PIXELS for s in sizes)
+    ):
+        problems.append("'window.splitter' should be two sizes in pixels; it was ignored.")
+        del window["splitter"]
+    for key in ("geometry", "last_session"):
+        if key in window and not isinstance(window[key], str):
+            problems.append(f"'window.{key}' should be text; it was ignored.")
+            del window[key]
+    return window
 
 
 def _port(value: object) -> int:

@@ -61,6 +61,11 @@ class OpenAITestServer:
         self.status = 200
         self.hang_up_after: int | None = None
         self.reject_stream_options = False
+        # A malformed server: with ``script`` set, a chat completion answers HTTP 200 with
+        # ``script_content_type`` and writes the script's bytes as they are (a float is a
+        # pause in seconds), then ends the body cleanly; nothing is checked or added.
+        self.script: list[bytes | float] | None = None
+        self.script_content_type = "text/event-stream"
         # A context window in tokens (a token is a word here, as in the usage reported).
         # A longer request gets a 400 context_length_exceeded, or, streamed with
         # ``empty_stream_when_too_long``, an empty 200 (what llama-cpp-python's server does).
@@ -231,6 +236,8 @@ class OpenAITestServer:
         if too_long and not (body.get("stream") and self.empty_stream_when_too_long):
             return self._too_long(body, self.context_window)
         model = body.get("model") or self.model
+        if self.script is not None:
+            return await self._play_script(request, self.script)
         if not body.get("stream"):
             return web.json_response(self._completion(model))
         if too_long:
@@ -392,6 +399,24 @@ class OpenAITestServer:
         self.completed_streams += 1
         return response
 
+    async def _play_script(
+        self, request: web.Request, script: list[bytes | float]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": self.script_content_type})
+        await response.prepare(request)
+        try:
+            for step in script:
+                if isinstance(step, bytes):
+                    await self._write(request, response, step)
+                else:
+                    await asyncio.sleep(step)
+            await response.write_eof()
+        except ConnectionError:
+            self.client_disconnects += 1
+            return response
+        self.completed_streams += 1
+        return response
+
     @staticmethod
     async def _write(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
         if request.transport is None or request.transport.is_closing():
@@ -424,6 +449,19 @@ class OpenAITestServer:
             ],
             "usage": _usage(self.requests[-1] if self.requests else {}, pieces),
         }
+
+
+def sse_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    """One ``data:`` event of a streamed chat completion, for ``OpenAITestServer.script``."""
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    chunk = {
+        "id": "chatcmpl-script",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "test-model",
+        "choices": [choice],
+    }
+    return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
 def _word_chunks(text: str) -> list[str]:

@@ -110,12 +110,36 @@ class StreamEnd:
     tool_calls: list[dict[str, Any]] | None = None
 
 
+# A surrogate with no partner next to it; a pair is kept (and joined into one character).
+_LONE_SURROGATE = re.compile(
+    "[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]"
+)
+
+
+def _is_high_surrogate(char: str) -> bool:
+    return "\ud800" <= char <= "\udbff"
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: surrogate pairs joined, unpaired ones replaced by U+FFFD."""
+    if not any("\ud800" <= c <= "\udfff" for c in text):
+        return text
+    text = _LONE_SURROGATE.sub("\ufffd", text)
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+
+
 class ReplyStream:
     """An async iterator of text deltas; ``finish_reason``/``usage``/``tool_calls`` are set
-    once it ends."""
+    once it ends.
+
+    Every delta is valid Unicode: an emoji whose two UTF-16 halves arrive in two deltas
+    (JSON escapes such as ``\\ud83d`` then ``\\ude00``) is joined, and a half with no
+    partner becomes U+FFFD, so a reply can always be stored.
+    """
 
     def __init__(self, events: AsyncIterator[str | StreamEnd]) -> None:
         self._events = events
+        self._pending = ""  # a high surrogate waiting for its low half in the next delta
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.tool_calls: list[dict[str, Any]] | None = None
@@ -125,14 +149,25 @@ class ReplyStream:
 
     async def __anext__(self) -> str:
         while True:
-            event = await self._events.__anext__()
+            try:
+                event = await self._events.__anext__()
+            except StopAsyncIteration:
+                if self._pending:
+                    self._pending = ""
+                    return "\ufffd"
+                raise
             if isinstance(event, StreamEnd):
                 self.finish_reason = event.finish_reason
                 self.usage = event.usage
                 self.tool_calls = event.tool_calls
                 continue
-            if event:
-                return event
+            if not event:
+                continue
+            text, self._pending = self._pending + event, ""
+            if _is_high_surrogate(text[-1]):
+                text, self._pending = text[:-1], text[-1]
+            if text:
+                return valid_text(text)
 
     async def aclose(self) -> None:
         """Stop generating and release the connection or worker."""

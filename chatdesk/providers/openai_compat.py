@@ -8,6 +8,7 @@ appears in a message or a log line.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -40,12 +41,15 @@ from chatdesk.providers.base import (
     Usage,
     stated_context_limit,
 )
+from chatdesk.settings import split_url_secret
 
 log = logging.getLogger(__name__)
 
 # The SDK refuses to run without a key; servers such as Ollama ignore whatever is sent.
 _PLACEHOLDER_KEY = "not-needed"
 _MAX_SERVER_MESSAGE = 300
+# How much of a body that is not a stream is read to say what it was.
+_MAX_BODY_PEEK = 64 * 1024
 # Asking a server about its context window is a hint, worth a short wait only.
 _PROBE_TIMEOUT = 3.0
 _CONTEXT_PATTERN = re.compile(
@@ -68,12 +72,20 @@ class OpenAICompatibleProvider(Provider):
         *,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        inactivity_timeout: float | None = None,
     ) -> None:
-        """``timeout`` bounds every wait for the server (also between two chunks)."""
+        """``timeout`` bounds every wait for the server; ``inactivity_timeout`` (default:
+        ``timeout``) the wait for the next part of a reply, keep-alive comments or not."""
         super().__init__(model)
+        # A key typed into the URL (user:KEY@host, ?api-key=KEY) is sent as the key and
+        # never appears in a message or log line with the URL.
+        base_url, url_key = split_url_secret(base_url)
+        self._url_key = url_key
+        api_key = api_key or url_key
         self.base_url = base_url
         self._api_key = api_key or None
         self._timeout = timeout
+        self._inactivity_timeout = timeout if inactivity_timeout is None else inactivity_timeout
         self._send_stream_options = True
         self._windows: dict[str, int | None] = {}
         self._client = AsyncOpenAI(
@@ -98,25 +110,46 @@ class OpenAICompatibleProvider(Provider):
         usage: Usage | None = None
         calls: dict[int, dict[str, Any]] = {}
         try:
-            async for chunk in stream:
+            not_a_stream = await self._not_a_stream(stream)
+            if not_a_stream is not None:
+                # A server that ignored stream=true and answered with the whole completion.
+                yield not_a_stream
+                yield StreamEnd("stop", None)
+                return
+            while True:
+                # The HTTP read timeout restarts with every byte, so a server sending only
+                # keep-alive comments would hold the reply forever; this bounds the wait
+                # for the next real chunk.
+                try:
+                    async with asyncio.timeout(self._inactivity_timeout):
+                        chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise self._timeout_error(mid_reply=True) from None
                 chunk_usage = getattr(chunk, "usage", None)
                 if chunk_usage is not None:
                     usage = Usage(
-                        getattr(chunk_usage, "prompt_tokens", None),
-                        getattr(chunk_usage, "completion_tokens", None),
+                        _count(getattr(chunk_usage, "prompt_tokens", None)),
+                        _count(getattr(chunk_usage, "completion_tokens", None)),
                     )
-                if not chunk.choices:
+                choices = getattr(chunk, "choices", None)
+                if not choices or not isinstance(choices, list):
                     continue
-                choice = chunk.choices[0]
-                if choice.finish_reason:
-                    finish_reason = choice.finish_reason
+                choice = choices[0]
+                reason = getattr(choice, "finish_reason", None)
+                if reason:
+                    finish_reason = str(reason)
                 delta = getattr(choice, "delta", None)
                 content = getattr(delta, "content", None) if delta is not None else None
                 for piece in getattr(delta, "tool_calls", None) or ():
                     _add_tool_call_piece(calls, piece)
-                if content:
-                    received += 1
-                    yield content
+                if content is None or content == "":
+                    continue
+                if not isinstance(content, str):
+                    raise self._not_text_error(content)
+                received += 1
+                yield content
         except (httpx.TimeoutException, openai.APITimeoutError):
             raise self._timeout_error(mid_reply=True) from None
         except (httpx.TransportError, httpx.StreamError, openai.APIConnectionError) as exc:
@@ -131,7 +164,53 @@ class OpenAICompatibleProvider(Provider):
                 await stream.close()
         log.debug("reply from %s ended: %s after %d deltas", self.base_url, finish_reason, received)
         tool_calls = [calls[index] for index in sorted(calls)] or None
+        if finish_reason is None and (received or tool_calls):
+            # Complete only when the server said so: a body that just ends was cut short.
+            # (One that ends before any part is an empty reply, which the engine reports.)
+            raise StreamInterruptedError(
+                f"The server at {self._where()} ended the reply without saying it was "
+                "finished; the partial reply was kept. Press Retry to try again."
+            )
         yield StreamEnd(finish_reason, usage, tool_calls)
+
+    async def _not_a_stream(self, stream: Any) -> str | None:
+        """The text of a whole completion sent instead of a stream; raises for anything else
+        that is not a Server-Sent Events stream (a web page, other JSON), saying what came."""
+        response = getattr(stream, "response", None)
+        if response is None:
+            return None
+        kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind in ("", "text/event-stream"):
+            return None
+        body = (await response.aread())[:_MAX_BODY_PEEK].decode("utf-8", "replace")
+        snippet = self._scrub(" ".join(body.split()))[:_MAX_SERVER_MESSAGE]
+        if kind == "application/json" or kind.endswith("+json"):
+            text = _completion_text(body)
+            if text is not None:
+                log.info("%s answered with one JSON completion instead of a stream", self.base_url)
+                return text
+            raise ServerError(
+                f"The server at {self._where()} answered with JSON instead of a reply "
+                f"stream: {snippet or 'an empty body'}"
+            )
+        if kind == "text/html":
+            raise ServerError(
+                f"The server at {self._where()} answered with a web page (text/html) instead "
+                "of a reply stream. Check the server URL; it usually ends in /v1."
+            )
+        raise ServerError(
+            f"The server at {self._where()} answered with {kind} instead of a reply stream: "
+            f"{snippet or 'an empty body'}"
+        )
+
+    def _not_text_error(self, content: object) -> ServerError:
+        kind = {int: "a number", float: "a number", list: "a list", dict: "an object"}.get(
+            type(content), type(content).__name__
+        )
+        return ServerError(
+            f"The server at {self._where()} sent a reply part that is {kind}, not text; "
+            "the reply so far was kept."
+        )
 
     async def list_models(self) -> list[str]:
         """The ids of the models the server offers, sorted."""
@@ -358,7 +437,7 @@ class OpenAICompatibleProvider(Provider):
         if mid_reply:
             return ProviderTimeoutError(
                 f"The server at {self._where()} stopped sending the reply for "
-                f"{_seconds(self._timeout)} s; the partial reply was kept. "
+                f"{_seconds(self._inactivity_timeout)} s; the partial reply was kept. "
                 "Press Retry to try again."
             )
         return ProviderTimeoutError(
@@ -381,9 +460,10 @@ class OpenAICompatibleProvider(Provider):
         return self._scrub(self.base_url.rstrip("/"))
 
     def _scrub(self, text: str) -> str:
-        """``text`` with the API key replaced by ``***``."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
+        """``text`` with the API key (and a key that was in the URL) replaced by ``***``."""
+        for secret in (self._api_key, self._url_key):
+            if secret:
+                text = text.replace(secret, "***")
         return text
 
 
@@ -394,6 +474,21 @@ def _error_text(exc: openai.OpenAIError) -> str:
     if body is not None:
         parts.append(json.dumps(body, default=str) if not isinstance(body, str) else body)
     return " ".join(parts)
+
+
+def _count(value: object) -> int | None:
+    """A token count as reported, or None when the server sent something else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _completion_text(body: str) -> str | None:
+    """The reply text of a non-streamed chat completion body, if that is what it is."""
+    try:
+        data = json.loads(body)
+        content = data["choices"][0]["message"]["content"]
+    except (ValueError, LookupError, TypeError):
+        return None
+    return content if isinstance(content, str) and content else None
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:

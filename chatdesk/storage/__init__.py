@@ -1,5 +1,10 @@
 """SQLite persistence: tables, engine set-up, migrations and the image store."""
 
-from chatdesk.storage.database import StorageError, open_database
+from chatdesk.storage.database import (
+    DamagedDatabaseError,
+    ForeignDatabaseError,
+    StorageError,
+    open_database,
+)
 
-__all__ = ["StorageError", "open_database"]
+__all__ = ["DamagedDatabaseError", "ForeignDatabaseError", "StorageError", "open_database"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +21,33 @@ from sqlalchemy.pool import StaticPool
 
 class StorageError(RuntimeError):
     """The database could not be opened or written; the message says what to do."""
+
+
+class DamagedDatabaseError(StorageError):
+    """The database file is damaged (or no SQLite file at all); ``path`` is the file."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ForeignDatabaseError(StorageError):
+    """The file is another program's SQLite database; it was left exactly as it was."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+# Written into the header of every ChatDesk database ("ChDk"), so that another program's
+# SQLite file is never mistaken for ours and altered.
+APPLICATION_ID = 0x4368446B
+# The columns a ChatDesk file made before APPLICATION_ID existed has at least (version 1).
+_V1_COLUMNS = {
+    "sessions": {"id", "title", "created_at", "updated_at", "message_count"},
+    "messages": {"id", "session_id", "position", "role", "content", "status"},
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 Migration = Callable[[Connection], None]
@@ -162,10 +191,15 @@ async def open_database(
         url = url.set(drivername="sqlite+aiosqlite")
     path = database_path(database_url)
     options: dict[str, object] = {}
+    identity = "new"
     if path is None:
         options["poolclass"] = StaticPool  # one shared in-memory database
     else:
         _create_folder(path.parent)
+        # Decided before SQLAlchemy opens the file: its first connection already writes
+        # (journal_mode=WAL), which another program's file must never see.
+        identity = await asyncio.to_thread(identify_database, path)
+        await asyncio.to_thread(_make_private, path)
     engine = create_async_engine(url, **options)
     event.listen(
         engine.sync_engine,
@@ -173,7 +207,8 @@ async def open_database(
         functools.partial(_set_pragmas, busy_timeout_ms=busy_timeout_ms),
     )
     try:
-        await _migrate(engine, path, migrations)
+        await _migrate(engine, path, migrations, adopt=identity == "unmarked")
+        await _check_columns(engine, path)
     except DBAPIError as exc:
         await engine.dispose()
         raise storage_error(path, exc) from exc
@@ -184,8 +219,15 @@ async def open_database(
 
 
 def _create_folder(folder: Path) -> None:
+    """Make the data folder, private to the user (a folder already ours is made private)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if folder.is_dir():
+            if (folder / "chat.db").exists() and (folder.stat().st_mode & 0o077):
+                folder.chmod(0o700)
+            return
+        folder.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        return
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise StorageError(
@@ -194,7 +236,104 @@ def _create_folder(folder: Path) -> None:
         ) from exc
 
 
-async def _migrate(engine: AsyncEngine, path: Path | None, migrations: Sequence[Migration]) -> None:
+def identify_database(path: Path) -> str:
+    """Whose file ``path`` is, without changing a byte of it.
+
+    ``"new"``: no file, or an empty one. ``"ours"``: marked with APPLICATION_ID.
+    ``"unmarked"``: a ChatDesk file from before the mark. Raises ForeignDatabaseError for
+    another program's SQLite file and DamagedDatabaseError for a file SQLite cannot read.
+    """
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except FileNotFoundError:
+        return "new"
+    except OSError as exc:
+        raise StorageError(f"The database {path} cannot be read: {exc.strerror or exc}.") from exc
+    if not header:
+        return "new"
+    if not header.startswith(_SQLITE_MAGIC):
+        raise DamagedDatabaseError(
+            f"The database {path} is damaged: it does not start like a SQLite database "
+            "(its first bytes were overwritten, or it is another kind of file). It was left "
+            "unchanged.",
+            path,
+        )
+    try:
+        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise DamagedDatabaseError(f"The database {path} cannot be opened: {exc}.", path) from exc
+    try:
+        application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+        names = {
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if application_id == APPLICATION_ID:
+            return "ours"
+        if application_id != 0:
+            raise _foreign(path, f"it is marked as another application's (id {application_id})")
+        if not names:
+            return "new"
+        missing = [name for name in ("schema_version", *_V1_COLUMNS) if name not in names]
+        if missing:
+            raise _foreign(path, f"it has no table {missing[0]!r}")
+        for table, needed in _V1_COLUMNS.items():
+            columns = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+            if not needed <= columns:
+                lacking = ", ".join(sorted(needed - columns))
+                raise _foreign(path, f"its table {table!r} has no column {lacking}")
+        return "unmarked"
+    except sqlite3.DatabaseError as exc:
+        raise DamagedDatabaseError(f"The database {path} is damaged ({exc}).", path) from exc
+    finally:
+        connection.close()
+
+
+def _foreign(path: Path, reason: str) -> ForeignDatabaseError:
+    return ForeignDatabaseError(
+        f"{path} is not a ChatDesk database ({reason}); it was left unchanged. Choose "
+        "another data folder with --data-dir, or move the file away.",
+        path,
+    )
+
+
+def _make_private(path: Path) -> None:
+    """Create the database file readable by its owner only (SQLite copies the mode to its
+    -wal and -shm files), or make an existing one so."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        return
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):
+            if part.stat().st_mode & 0o077:
+                part.chmod(0o600)
+
+
+async def _check_columns(engine: AsyncEngine, path: Path | None) -> None:
+    """DamagedDatabaseError when a table lacks a column this version reads (a file edited
+    by another tool), instead of failing later on the first query that needs it."""
+    from chatdesk.storage.tables import metadata  # the newest schema
+
+    async with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            rows = (await conn.execute(text(f"PRAGMA table_info({table.name})"))).all()
+            present = {row[1] for row in rows}
+            missing = sorted(set(table.columns.keys()) - present)
+            if missing:
+                what = (
+                    f"has no table {table.name!r}"
+                    if not present
+                    else (f"lacks the column(s) {', '.join(missing)} of table {table.name!r}")
+                )
+                raise DamagedDatabaseError(
+                    f"The database {path or ''} is damaged: it {what}.", path
+                )
+
+
+async def _migrate(
+    engine: AsyncEngine, path: Path | None, migrations: Sequence[Migration], *, adopt: bool = False
+) -> None:
     async with engine.begin() as conn:
         version = await conn.run_sync(_read_version)
     if version > len(migrations):
@@ -202,11 +341,12 @@ async def _migrate(engine: AsyncEngine, path: Path | None, migrations: Sequence[
             f"The database was written by a newer ChatDesk (schema version {version}); "
             "update ChatDesk to open it."
         )
-    if version == len(migrations):
+    if version == len(migrations) and not adopt:
         return
     if version > 0 and path is not None:
         await asyncio.to_thread(backup_database, path, f"v{version}")
     async with engine.begin() as conn:
+        await conn.execute(text(f"PRAGMA application_id = {APPLICATION_ID}"))
         for target in range(version, len(migrations)):
             await conn.run_sync(migrations[target])
         await conn.execute(text("DELETE FROM schema_version"))
@@ -225,6 +365,8 @@ def backup_database(path: Path, label: str) -> Path:
     """Copy the database at ``path`` (consistently, WAL included) and return the copy's path."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = path.with_name(f"{path.name}.backup-{label}-{stamp}")
+    # Private from the first byte, like the database itself.
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     source = sqlite3.connect(path)
     try:
         copy = sqlite3.connect(target)
@@ -245,10 +387,16 @@ def storage_error(path: Path | None, exc: SQLAlchemyError) -> StorageError:
     where = f"The database {path}" if path else "The database"
     detail = str(getattr(exc, "orig", exc))
     if "not a database" in detail or "malformed" in detail:
-        return StorageError(
+        return DamagedDatabaseError(
             f"{where} is damaged or is not a ChatDesk database ({detail}). Your chats were not "
             "changed. Move the file aside to start fresh, or open another data folder "
-            "with --data-dir."
+            "with --data-dir.",
+            path,
+        )
+    if "disk is full" in detail or "No space left" in detail:
+        return StorageError(
+            f"The disk holding {path or 'the database'} is full, so this change was not "
+            "saved. Free some space and try again; everything saved before is kept."
         )
     if "locked" in detail or "busy" in detail:
         return StorageError(

@@ -132,27 +132,29 @@ async def replace_messages(
         )
 
 
-async def truncate_messages(conn: AsyncConnection, session_id: str, keep_count: int) -> int:
-    """Delete all but the first ``keep_count`` messages of a session; return how many remain."""
-    # The first stored position not kept: stored positions are in history order, and
-    # going by rank rather than by value keeps this right even if they had a gap.
-    first_dropped = (
-        select(_m.position)
-        .where(_m.session_id == session_id)
-        .order_by(_m.position)
-        .limit(1)
-        .offset(keep_count)
-        .scalar_subquery()
+async def message_ids(conn: AsyncConnection, session_id: str) -> list[str]:
+    """The ids of a session's stored messages, in history order."""
+    rows = await conn.execute(
+        select(_m.id).where(_m.session_id == session_id).order_by(_m.position)
     )
-    await conn.execute(
-        delete(tables.messages).where(_m.session_id == session_id, _m.position >= first_dropped)
-    )
-    remaining: int = (
+    return [row[0] for row in rows]
+
+
+async def delete_messages(conn: AsyncConnection, ids: Sequence[str]) -> None:
+    """Delete the messages with these ids (and nothing else)."""
+    # SQLite allows a limited number of bound values in one statement.
+    for start in range(0, len(ids), 500):
+        await conn.execute(delete(tables.messages).where(_m.id.in_(ids[start : start + 500])))
+
+
+async def count_messages(conn: AsyncConnection, session_id: str) -> int:
+    """How many messages of the session are stored."""
+    count: int = (
         await conn.execute(
             select(func.count()).select_from(tables.messages).where(_m.session_id == session_id)
         )
     ).scalar_one()
-    return remaining
+    return count
 
 
 async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[StoredMessage]:

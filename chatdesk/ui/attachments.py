@@ -16,11 +16,11 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.domain import (
+    MAX_IMAGE_BYTES,
     image_data_url,
     sniff_image_format,
 )
 
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
 IMAGE_FILE_FILTER = "Images (*.png *.jpg *.jpeg *.gif *.webp *.bmp)"
 _THUMBNAIL_SIZE = 64
 

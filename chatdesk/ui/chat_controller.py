@@ -218,6 +218,14 @@ class ChatController:
         if pending:
             await asyncio.wait(pending, timeout=timeout)
 
+    def _stored(self, content: Content) -> bool:
+        """Whether the current session's newest user message is ``content`` (it was kept)."""
+        session = self.current
+        if session is None:
+            return False
+        newest = next((m for m in reversed(session.history) if m.role == "user"), None)
+        return newest is not None and newest.content == content
+
     def _start_turn(
         self, session_id: str, stream: AsyncIterator[str], restore: Content | None = None
     ) -> asyncio.Task[None]:
@@ -243,6 +251,10 @@ class ChatController:
         except SessionNotFoundError:
             pass  # deleted while answering; nothing left to show
         except StorageError as exc:
+            # A message the disk refused (e.g. full) was not stored: the typed text goes
+            # back to the composer rather than being lost.
+            if restore is not None and self.is_current(session_id) and not self._stored(restore):
+                self.screen.restore_draft(restore)
             self._errors[session_id] = str(exc)
         finally:
             self._turns.pop(session_id, None)

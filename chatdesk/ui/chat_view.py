@@ -86,6 +86,7 @@ class MessageDelegate(QStyledItemDelegate):
         widget = MessageWidget(parent, self._renderer)
         widget.editRequested.connect(self.editRequested)
         widget.regenerateRequested.connect(self.regenerateRequested)
+        widget.moreRequested.connect(self._view.show_more)
         widget.summaryActionRequested.connect(self.summaryActionRequested)
         return widget
 
@@ -186,6 +187,15 @@ class ChatView(QListView):
         self._follow_bottom = True
         self.scrollToBottom()
         self._sync_editors()
+
+    def show_more(self, message_id: str) -> None:
+        """Reveal more of a collapsed long message and re-lay out its row."""
+        row = self._model.row_of(message_id)
+        if row is None:
+            return
+        self.renderer.show_more(message_id)
+        index = self._model.index(row)
+        self.dataChanged(index, index)
 
     def load_older(self) -> int:
         """Prepend the previous page, keeping the message at the top where it is on screen."""

@@ -19,9 +19,13 @@ from PySide6.QtCore import (
 )
 
 from chatdesk.domain import Message, Session, content_text
-from chatdesk.ui.rendering import message_blocks
+from chatdesk.ui.rendering import COLLAPSED_CHARS, message_blocks
 
 PAGE_SIZE = 50
+# A page also stops at this much text (a long message counted as shown, collapsed): laying
+# rows out costs time in proportion to their text, so a chat of huge messages opens (and
+# pages in) as quickly as any other.
+PAGE_CHARS = 100_000
 FRAME_MS = 16
 
 MessageRole = Qt.ItemDataRole.UserRole + 1
@@ -70,7 +74,8 @@ class MessageListModel(QAbstractListModel):
         self._pending.clear()
         self._session = session
         total = len(session.history) if session else 0
-        self._offset = max(0, total - page_size)
+        fitting = self._fitting(session.history, total, page_size) if session else 0
+        self._offset = total - fitting
         self._count = total - self._offset
         self.endResetModel()
 
@@ -80,13 +85,27 @@ class MessageListModel(QAbstractListModel):
 
     def load_older(self, count: int = PAGE_SIZE) -> int:
         """Prepend up to ``count`` older messages; returns how many were added."""
-        added = min(count, self._offset)
+        added = 0
+        if self._session is not None:
+            added = self._fitting(self._session.history, self._offset, min(count, self._offset))
         if added:
             self.beginInsertRows(QModelIndex(), 0, added - 1)
             self._offset -= added
             self._count += added
             self.endInsertRows()
         return added
+
+    @staticmethod
+    def _fitting(history: list[Message], end: int, count: int) -> int:
+        """How many messages before ``end`` (at most ``count``; one at least) a page holds."""
+        shown = taken = 0
+        while taken < count and taken < end:
+            size = min(len(content_text(history[end - taken - 1].content)), COLLAPSED_CHARS)
+            if taken and shown + size > PAGE_CHARS:
+                break
+            shown += size
+            taken += 1
+        return taken
 
     def message(self, row: int) -> Message:
         """The message in ``row``."""

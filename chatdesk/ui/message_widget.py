@@ -189,6 +189,8 @@ class MessageWidget(QWidget):
 
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
+    # A collapsed long message asks to show more of itself (the view re-lays it out).
+    moreRequested = Signal(str)
     # A summary row's actions: (SUMMARY_* action, message id).
     summaryActionRequested = Signal(str, str)
 
@@ -214,6 +216,9 @@ class MessageWidget(QWidget):
         self._regenerate = self._action_button(
             "Regenerate", "Write this reply again", self._request_regenerate
         )
+        self._more = self._action_button(
+            "Show more", "Show more of this long message", self._request_more
+        )
         self._summary_actions = {
             action: self._action_button(text, tip, functools.partial(self._request_summary, action))
             for action, text, tip in SUMMARY_ACTIONS
@@ -222,6 +227,7 @@ class MessageWidget(QWidget):
             button.setObjectName(f"summary{action.capitalize()}Button")
         for widget in (
             self._status,
+            self._more,
             self._copy,
             self._edit,
             self._regenerate,
@@ -298,6 +304,10 @@ class MessageWidget(QWidget):
             is_last_reply and message.status not in ("streaming",) and not is_user
         )
         self._copy.setVisible(message.status != "streaming")
+        hidden = layout.hidden_chars
+        self._more.setVisible(hidden > 0)
+        if hidden:
+            self._more.setText(f"Show more ({hidden:,} more characters)")
         expanded = message.id in self._renderer.expanded
         for action, button in self._summary_actions.items():
             button.setVisible(message.is_summary)
@@ -333,6 +343,10 @@ class MessageWidget(QWidget):
     def _request_edit(self) -> None:
         if self._message is not None:
             self.editRequested.emit(self._message.id)
+
+    def _request_more(self) -> None:
+        if self._message is not None:
+            self.moreRequested.emit(self._message.id)
 
     def _request_summary(self, action: str) -> None:
         if self._message is not None:

@@ -47,6 +47,16 @@ THUMBNAIL_MAX_WIDTH = 360
 THUMBNAIL_MAX_HEIGHT = 280
 MIN_BUBBLE_CONTENT_WIDTH = 24
 
+# A text block longer than COLLAPSED_CHARS shows collapsed, its start only, with "Show
+# more", which reveals SHOW_MORE_CHARS more each time. Laying text out costs time in
+# proportion to its length (an unbroken 1 MiB line took over 100 s, a 10 MB chat 25 s),
+# so what a row shows stays bounded (and a page of rows too, see message_model).
+COLLAPSED_CHARS = 8_000
+SHOW_MORE_CHARS = 16_000
+# Qt lays out one unbroken run of text in time that grows faster than its length, so a
+# line longer than this is shown (never stored or copied) broken into lines this long.
+_LONGEST_SHOWN_LINE = 2_000
+
 _DOCUMENT_CACHE_SIZE = 600
 _LAYOUT_CACHE_SIZE = 2000
 _IMAGE_CACHE_SIZE = 64
@@ -59,6 +69,8 @@ class TextPart:
     document: QTextDocument
     width: int
     height: int
+    # Characters of the block not shown (collapsed behind "Show more").
+    hidden_chars: int = 0
 
 
 @dataclass(slots=True)
@@ -88,6 +100,11 @@ class MessageLayout:
 
     def __post_init__(self) -> None:
         self.size = QSize(self.row_width, self.height)
+
+    @property
+    def hidden_chars(self) -> int:
+        """Characters collapsed behind "Show more", over all text parts."""
+        return sum(p.hidden_chars for p in self.parts if isinstance(p, TextPart))
 
     @property
     def height(self) -> int:
@@ -139,6 +156,11 @@ def build_document(text: str, font: QFont, palette: QPalette) -> QTextDocument:
     document = QTextDocument()
     document.setDefaultFont(font)
     document.setDocumentMargin(0)
+    # A word longer than the line (a pasted hash, base64, minified code) breaks anywhere
+    # instead of running off the side.
+    option = document.defaultTextOption()
+    option.setWrapMode(option.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    document.setDefaultTextOption(option)
     fill_document(document, text, palette)
     return document
 
@@ -203,6 +225,19 @@ def _style_code_blocks(document: QTextDocument, palette: QPalette) -> None:
             table_format.setTopMargin(4)
             table_format.setBottomMargin(4)
             frame.setFormat(table_format)
+
+
+def _split_long_lines(text: str) -> str:
+    """``text`` with every line over _LONGEST_SHOWN_LINE broken (U+2028, a line break
+    inside the paragraph, so no gap shows) into lines at most that long."""
+    lines = text.split("\n")
+    if all(len(line) <= _LONGEST_SHOWN_LINE for line in lines):
+        return text
+    step = _LONGEST_SHOWN_LINE
+    return "\n".join(
+        "\u2028".join(line[i : i + step] for i in range(0, len(line), step)) if line else line
+        for line in lines
+    )
 
 
 class ImageCache:
@@ -291,6 +326,8 @@ class MessageRenderer:
         # One entry per message (its latest version and width): the view asks for row
         # sizes on every re-layout, so this lookup must be a single dict hit.
         self._layouts: dict[str, tuple[int, int, MessageLayout]] = {}
+        # How many characters of each text block a message shows, once "Show more" was used.
+        self._shown: dict[str, int] = {}
         # Summaries shown expanded: their id -> the original messages (a change must bump
         # the message's version, as any content change does).
         self.expanded: dict[str, list[Message]] = {}
@@ -304,6 +341,11 @@ class MessageRenderer:
         """Forget every cached document and layout."""
         self._documents.clear()
         self._layouts.clear()
+
+    def show_more(self, message_id: str) -> None:
+        """Reveal SHOW_MORE_CHARS more characters of a collapsed message."""
+        self._shown[message_id] = self._shown.get(message_id, COLLAPSED_CHARS) + SHOW_MORE_CHARS
+        self._layouts.pop(message_id, None)
 
     def layout(self, message: Message, version: int, row_width: int) -> MessageLayout:
         """The layout of ``message`` at content ``version`` in a row ``row_width`` wide."""
@@ -326,7 +368,8 @@ class MessageRenderer:
         if entry is not None:
             self._documents.move_to_end(key)
             cached_version, cached_text, document = entry
-            if cached_version == version:
+            # Same version, other length: more of a collapsed message is shown now.
+            if cached_version == version and len(cached_text) == len(text):
                 return document
             if cached_text != text:
                 fill_document(document, text, self.palette)
@@ -360,6 +403,12 @@ class MessageRenderer:
                 text = f"[Image]({url})"
             else:
                 text = block.get("text", "")
+            shown = self._shown.get(message.id, COLLAPSED_CHARS)
+            hidden = max(0, len(text) - shown)
+            if hidden:
+                text = text[:shown] + "…"
+            if len(text) > _LONGEST_SHOWN_LINE:
+                text = _split_long_lines(text)
             document = self.document(message.id, index, version, text)
             measured = wrapped_at(document, content_max)
             width = content_max
@@ -368,7 +417,7 @@ class MessageRenderer:
                     MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(measured.idealWidth()) + 1)
                 )
                 measured = wrapped_at(measured, width)
-            parts.append(TextPart(document, width, math.ceil(measured.size().height())))
+            parts.append(TextPart(document, width, math.ceil(measured.size().height()), hidden))
         content_width = max([p.width for p in parts] + [MIN_BUBBLE_CONTENT_WIDTH])
         content_height = sum(p.height for p in parts) + PART_SPACING * max(0, len(parts) - 1)
         bubble_width = (content_width if is_user else content_max) + 2 * BUBBLE_PAD_H

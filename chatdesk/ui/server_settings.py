@@ -33,6 +33,7 @@ from chatdesk.model_settings import (
     describe_models,
     fetch_models,
     normalise_url,
+    url_key,
 )
 from chatdesk.providers.base import ProviderError
 from chatdesk.ui.async_tasks import TaskSet
@@ -155,7 +156,7 @@ class ServerSettingsBox(QGroupBox):
         if not url:
             self.status.setText("Enter the server's base URL first.")
             return None
-        key = self.key_edit.text().strip() or None
+        key = self.key_edit.text().strip() or url_key(self.url_edit.text()) or None
         return self._tasks.start(self._test(url, key), self._failed)
 
     def add_server(self) -> asyncio.Task[None] | None:
@@ -172,7 +173,8 @@ class ServerSettingsBox(QGroupBox):
         return self._tasks.start(
             self._add(
                 url,
-                self.key_edit.text().strip() or None,
+                # A key typed into the URL is kept like one typed in the key field.
+                self.key_edit.text().strip() or url_key(self.url_edit.text()) or None,
                 self.name_edit.text().strip(),
                 persist_key_in_file=self.store_in_file.isChecked(),
             ),

@@ -213,11 +213,14 @@ async def test_when_the_last_write_fails_the_reply_still_ends_in_memory(
 
     assert not engine.is_streaming(session.id)
     reply = (await manager.require_session(session.id)).history[-1]
+    # Memory must not claim a complete reply that only memory holds (#12).
     assert (reply.role, reply.content, reply.status) == (
         "assistant",
         openai_server.reply,
-        "complete",
+        "error",
     )
+    stored = stored_messages(db_path, session.id)[-1][1]
+    assert f"Only the first {len(stored)} of {len(openai_server.reply)} characters" in reply.error
     # On disk it is still "streaming": the next start marks it interrupted.
     assert stored_messages(db_path, session.id)[-1][2] == "streaming"
 

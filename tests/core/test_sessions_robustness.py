@@ -115,7 +115,8 @@ async def test_cancelling_a_message_write_at_its_commit_keeps_memory_and_disk_in
     operation, kind = MESSAGE_OPERATIONS[name]
     session = await manager.create_session()
     first = await manager.add_message(session.id, "user", "one")
-    await manager.add_message(session.id, "assistant", "reply", status="streaming")
+    # Stopped, not streaming: a reply still streaming cannot be truncated or replaced.
+    await manager.add_message(session.id, "assistant", "reply", status="cancelled")
     seen: list[SessionEvent] = []
     manager.add_listener(seen.append)
     holder = cancel_at_commit(manager)
