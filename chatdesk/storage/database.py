@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from chatdesk.storage.search import create_search_index
 
 
 class StorageError(RuntimeError):
@@ -56,8 +57,25 @@ def _create_schema_v1(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+def _add_find_and_keep(connection: Connection) -> None:
+    """v2: pin, archive, trash, branch and import columns, and the full-text index."""
+    for statement in (
+        "ALTER TABLE sessions ADD COLUMN pinned INTEGER DEFAULT '0' NOT NULL",
+        "ALTER TABLE sessions ADD COLUMN archived_at FLOAT",
+        "ALTER TABLE sessions ADD COLUMN trashed_at FLOAT",
+        "ALTER TABLE sessions ADD COLUMN parent_session_id VARCHAR",
+        "ALTER TABLE sessions ADD COLUMN parent_message_id VARCHAR",
+        "ALTER TABLE sessions ADD COLUMN import_key VARCHAR",
+        "CREATE INDEX ix_sessions_trashed_at ON sessions (trashed_at)",
+        "CREATE UNIQUE INDEX ux_sessions_import_key ON sessions (import_key)",
+        "CREATE INDEX ix_sessions_parent_session_id ON sessions (parent_session_id)",
+    ):
+        connection.execute(text(statement))
+    create_search_index(connection)
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1, _add_find_and_keep)
 
 
 # How long a write waits for another connection's lock before giving up.

@@ -49,7 +49,20 @@ sessions = Table(
     Column("created_at", UTCTimestamp, nullable=False),
     Column("updated_at", UTCTimestamp, nullable=False),
     Column("message_count", Integer, nullable=False, server_default="0"),
+    # Find and keep (schema v2): pinned chats sort first; archived and trashed chats
+    # leave the main list (the Trash is purged after 30 days); a branch points at the
+    # chat and message it was made from; an imported chat remembers where it came from,
+    # so importing the same file again adds nothing.
+    Column("pinned", Integer, nullable=False, server_default="0"),
+    Column("archived_at", UTCTimestamp),
+    Column("trashed_at", UTCTimestamp),
+    Column("parent_session_id", String),
+    Column("parent_message_id", String),
+    Column("import_key", String),
     Index("ix_sessions_updated_at", "updated_at"),
+    Index("ix_sessions_trashed_at", "trashed_at"),
+    Index("ux_sessions_import_key", "import_key", unique=True),
+    Index("ix_sessions_parent_session_id", "parent_session_id"),
     Index("ix_sessions_owner_updated_at", "owner", "updated_at"),
     # At most one session per scheduled task, enforced by the database itself.
     Index(
@@ -94,4 +107,18 @@ message_images = Table(
     Column("sha256", String, nullable=False),
     Index("ix_message_images_message", "message_id"),
     Index("ix_message_images_sha256", "sha256"),
+)
+
+# The rows the full-text index (search_fts, an FTS5 table that SQLAlchemy does not
+# describe) is built over: one per message (its text) and one per session (its title).
+# Kept by triggers; see chatdesk.storage.search.
+search_docs = Table(
+    "search_docs",
+    metadata,
+    Column("rowid", Integer, primary_key=True),
+    Column("doc_id", String, nullable=False),
+    Column("session_id", String, nullable=False),
+    Column("title", Text, nullable=False, server_default=""),
+    Column("body", Text, nullable=False, server_default=""),
+    Index("ux_search_docs_doc_id", "doc_id", unique=True),
 )
