@@ -28,6 +28,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatdesk import __version__
 from chatdesk.chat import ChatEngine
+from chatdesk.cli import run_subcommand
 from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
@@ -246,6 +247,9 @@ def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start ChatDesk; returns the process exit code."""
+    handled = run_subcommand(sys.argv[1:] if argv is None else argv)
+    if handled is not None:
+        return handled
     options = parse_startup_options(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "chatdesk"])

@@ -848,6 +848,17 @@ class SessionManager:
                 progress(skipped + start + len(batch), total)
         return added
 
+    async def read_session(self, session_id: str) -> Session | None:
+        """The session as stored, without keeping it in memory (for exports of many chats).
+
+        A session already in memory is returned from there (it is the newest state).
+        """
+        session = self._sessions.get(session_id)
+        if session is not None:
+            return session
+        async with self._lock:
+            return self._sessions.get(session_id) or await self._load_session(session_id)
+
     async def _set_columns(self, session_id: str, **values: Any) -> Session:
         session = await self.require_session(session_id)
 
