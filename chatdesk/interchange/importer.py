@@ -40,7 +40,16 @@ async def import_file(
 
 def read_export(path: Path) -> tuple[list[ImportedChat], str]:
     """The chats in an export file and which kind of export it is ("chatgpt" or "chatdesk")."""
-    path = Path(path)
+    try:
+        return _read_export(Path(path))
+    except InterchangeError as exc:
+        message = str(exc)
+        if "nothing was imported" not in message.lower():
+            message = f"{Path(path).name}: {message}. Nothing was imported."
+        raise InterchangeError(message) from None
+
+
+def _read_export(path: Path) -> tuple[list[ImportedChat], str]:
     if not path.is_file():
         raise InterchangeError(f"{path.name}: there is no such file")
     images: dict[str, bytes] = {}
