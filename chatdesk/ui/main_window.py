@@ -238,6 +238,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
         self._wire()
         self._restore_geometry()
+        from chatdesk.ui.find_keep import FindKeepController
+
+        self.findkeep = FindKeepController(self)
 
     # -- public handles (tests and the self-test drive the window through these) ----------
 
@@ -268,7 +271,7 @@ class MainWindow(QMainWindow):
 
     async def load(self) -> None:
         """List the sessions and open the last one used (or a new chat on a first run)."""
-        sessions = await self.manager.list_sessions()
+        sessions = await self.manager.list_sessions(archived=False)
         self.sidebar.model.set_sessions(sessions)
         self.refresh_model_choices()
         wanted = self.preferences.window.get("last_session")
@@ -427,6 +430,10 @@ class MainWindow(QMainWindow):
         return session
 
     def delete_session(self, session_id: str) -> None:
+        """Move a session to the Trash (Undo is offered for a few seconds)."""
+        self.findkeep.move_to_trash(session_id)
+
+    def delete_session_for_good(self, session_id: str) -> None:
         """Delete a session after the user confirms."""
         row = self.sidebar.model.row_of(session_id)
         title = self.sidebar.model.session_row(row).title if row is not None else "this chat"
@@ -460,7 +467,7 @@ class MainWindow(QMainWindow):
     async def _add_row(self, session_id: str) -> None:
         session = await self.manager.get_session(session_id)
         if session is not None:
-            self.sidebar.model.upsert(session)
+            self.findkeep.sync_row(session)
 
     def _on_session_updated(self, session_id: str) -> None:
         start_task(self._add_row(session_id), self._report)

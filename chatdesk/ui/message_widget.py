@@ -155,6 +155,13 @@ class Bubble(QWidget):
         """A bubble whose role is set by :meth:`set_user`."""
         super().__init__(parent)
         self._user = False
+        self._highlighted = False
+
+    def set_highlighted(self, highlighted: bool) -> None:
+        """Outline the bubble in the accent colour (a search hit or a find match)."""
+        if highlighted != self._highlighted:
+            self._highlighted = highlighted
+            self.update()
 
     def set_user(self, user: bool) -> None:
         """Tint the bubble (the user's messages) or leave it clear (replies)."""
@@ -164,6 +171,16 @@ class Bubble(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Paint the tint from the palette, so it follows light and dark themes."""
+        if self._highlighted:
+            marker = QPainter(self)
+            marker.setRenderHint(QPainter.RenderHint.Antialiasing)
+            accent = self.palette().color(QPalette.ColorRole.Highlight)
+            fill = QColor(accent)
+            fill.setAlphaF(0.12)
+            marker.setPen(accent)
+            marker.setBrush(fill)
+            marker.drawRoundedRect(self.rect().adjusted(1, 1, -1, -1), 14, 14)
+            marker.end()
         if not self._user:
             return
         painter = QPainter(self)
@@ -178,6 +195,7 @@ class MessageWidget(QWidget):
 
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
+    branchRequested = Signal(str)
 
     def __init__(self, parent: QWidget, renderer: MessageRenderer) -> None:
         """An empty message widget; :meth:`show_message` fills it."""
@@ -201,7 +219,12 @@ class MessageWidget(QWidget):
         self._regenerate = self._action_button(
             "Regenerate", "Write this reply again", self._request_regenerate
         )
-        for widget in (self._status, self._copy, self._edit, self._regenerate):
+        self._branch = self._action_button(
+            "Branch",
+            "Branch from here: a new chat with the history up to this message",
+            self._request_branch,
+        )
+        for widget in (self._status, self._copy, self._edit, self._regenerate, self._branch):
             row.addWidget(widget)
         muted = self.palette()
         muted.setColor(
@@ -269,6 +292,7 @@ class MessageWidget(QWidget):
             is_last_reply and message.status not in ("streaming",) and not is_user
         )
         self._copy.setVisible(message.status != "streaming")
+        self._branch.setVisible(message.status != "streaming")
         self._place_actions(layout, is_user)
 
     def _ensure_part_widgets(self, layout: MessageLayout) -> None:
@@ -303,3 +327,11 @@ class MessageWidget(QWidget):
     def _request_regenerate(self) -> None:
         if self._message is not None:
             self.regenerateRequested.emit(self._message.id)
+
+    def _request_branch(self) -> None:
+        if self._message is not None:
+            self.branchRequested.emit(self._message.id)
+
+    def set_highlighted(self, highlighted: bool) -> None:
+        """Mark this message as the one a search or find led to."""
+        self._bubble.set_highlighted(highlighted)

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +56,8 @@ from chatdesk.ui.rendering import mix_colours
 SessionIdRole = Qt.ItemDataRole.UserRole + 1
 KindRole = Qt.ItemDataRole.UserRole + 2
 UpdatedAtRole = Qt.ItemDataRole.UserRole + 3
+PinnedRole = Qt.ItemDataRole.UserRole + 4
+PIN_MARK = "📌"
 
 TASK_SECTION_TITLE = "Scheduled tasks"
 
@@ -92,11 +95,12 @@ class SessionRow:
     title: str
     kind: str
     updated_at: datetime
+    pinned: bool = False
 
     @classmethod
     def of(cls, session: Session | SessionSummary) -> SessionRow:
         """The row for a session or a session summary."""
-        return cls(session.id, session.title, session.kind, session.updated_at)
+        return cls(session.id, session.title, session.kind, session.updated_at, session.pinned)
 
 
 class SessionListModel(QAbstractListModel):
@@ -139,6 +143,7 @@ class SessionListModel(QAbstractListModel):
             return
         current = self._rows[row]
         current.title = incoming.title
+        current.pinned = incoming.pinned
         current.updated_at = max(current.updated_at, incoming.updated_at)
         self._move_into_place(row)
 
@@ -203,6 +208,8 @@ class SessionListModel(QAbstractListModel):
             return item.kind
         if role == UpdatedAtRole:
             return item.updated_at
+        if role == PinnedRole:
+            return item.pinned
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
@@ -224,8 +231,9 @@ class SessionListModel(QAbstractListModel):
         return True
 
 
-def _order_key(row: SessionRow) -> tuple[bool, float, str]:
-    return (row.kind == "task", -_timestamp(row.updated_at), row.id)
+def _order_key(row: SessionRow) -> tuple[bool, bool, float, str]:
+    # Pinned chats stay at the top of their section.
+    return (row.kind == "task", not row.pinned, -_timestamp(row.updated_at), row.id)
 
 
 def _timestamp(when: datetime) -> float:
@@ -302,6 +310,20 @@ class SessionDelegate(QStyledItemDelegate):
             text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, stamp
         )
         title = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        if index.data(PinnedRole):
+            mark = PIN_MARK if option.fontMetrics.inFontUcs4(ord(PIN_MARK)) else "★"
+            mark_width = option.fontMetrics.horizontalAdvance(mark) + 4
+            painter.drawText(
+                QRect(
+                    text_rect.right() - stamp_width - mark_width - 4,
+                    text_rect.top(),
+                    mark_width,
+                    text_rect.height(),
+                ),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                mark,
+            )
+            stamp_width += mark_width + 4
         title_width = max(10, text_rect.width() - stamp_width - 10)
         elided = option.fontMetrics.elidedText(title, Qt.TextElideMode.ElideRight, title_width)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
@@ -379,6 +401,9 @@ class SessionSidebar(QWidget):
     sessionActivated = Signal(str)
     newSessionRequested = Signal()
     deleteRequested = Signal(str)
+    pinRequested = Signal(str)
+    archiveRequested = Signal(str)
+    exportRequested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         """An empty sidebar; fill ``model`` with :meth:`SessionListModel.set_sessions`."""
@@ -446,9 +471,17 @@ class SessionSidebar(QWidget):
         self.proxy.modelReset.connect(self._update_empty_label)
         self.proxy.layoutChanged.connect(self._update_empty_label)
 
+        # Archive, Trash, import and export live behind this button.
+        self.menu_button = QToolButton(self)
+        self.menu_button.setObjectName("libraryMenuButton")
+        self.menu_button.setAccessibleName("libraryMenuButton")
+        self.menu_button.setText("⋯")
+        self.menu_button.setToolTip("Archive, Trash, import and export")
+        self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.new_button)
+        top.addWidget(self.new_button, 1)
+        top.addWidget(self.menu_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 10, 4, 8)
         layout.setSpacing(8)
@@ -550,10 +583,16 @@ class SessionSidebar(QWidget):
         menu = QMenu(self)
         rename = QAction("Rename", menu)
         rename.triggered.connect(lambda: self.list.edit(index))
-        delete = QAction("Delete…", menu)
+        pin = QAction("Unpin" if index.data(PinnedRole) else "Pin to top", menu)
+        pin.triggered.connect(lambda: self.pinRequested.emit(session_id))
+        archive = QAction("Archive", menu)
+        archive.triggered.connect(lambda: self.archiveRequested.emit(session_id))
+        export = QAction("Export…", menu)
+        export.triggered.connect(lambda: self.exportRequested.emit(session_id))
+        delete = QAction("Move to Trash", menu)
         delete.triggered.connect(lambda: self.deleteRequested.emit(session_id))
-        menu.addAction(rename)
-        menu.addAction(delete)
+        for action in (rename, pin, archive, export, delete):
+            menu.addAction(action)
         menu.exec(self.list.viewport().mapToGlobal(position))
 
     def _update_empty_label(self) -> None:
