@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QProgressBar, QToolButton, QWidget
 
@@ -90,7 +90,6 @@ class FindKeepController(QObject):
 
         QShortcut(QKeySequence.StandardKey.Find, window, activated=self.find_bar.open_bar)
         window.setAcceptDrops(True)
-        window.installEventFilter(self)
         self.dialogs: dict[str, SessionBinDialog] = {}
 
     # -- search ---------------------------------------------------------------------------
@@ -317,24 +316,29 @@ class FindKeepController(QObject):
 
     # -- dropping an export file on the window --------------------------------------------
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Accept a dropped .json or .zip file and import it."""
-        if watched is self.window and event.type() in (
-            QEvent.Type.DragEnter,
-            QEvent.Type.Drop,
-        ):
-            assert isinstance(event, QDragEnterEvent | QDropEvent)
-            paths = [
-                Path(u.toLocalFile())
-                for u in event.mimeData().urls()
-                if u.isLocalFile() and u.toLocalFile().lower().endswith(IMPORT_SUFFIXES)
-            ]
-            if not paths:
-                return False
+    def drag_enter(self, event: QDragEnterEvent) -> None:
+        """Accept dragging a .json or .zip file over the window."""
+        if _import_paths(event):
             event.setDropAction(Qt.DropAction.CopyAction)
             event.accept()
-            if event.type() == QEvent.Type.Drop:
-                for path in paths:
-                    start_task(self.import_from(path), self.window._report)
-            return True
-        return super().eventFilter(watched, event)
+        else:
+            event.ignore()
+
+    def drop(self, event: QDropEvent) -> None:
+        """Import every .json or .zip file dropped on the window."""
+        paths = _import_paths(event)
+        if not paths:
+            event.ignore()
+            return
+        event.setDropAction(Qt.DropAction.CopyAction)
+        event.accept()
+        for path in paths:
+            start_task(self.import_from(path), self.window._report)
+
+
+def _import_paths(event: QDropEvent) -> list[Path]:
+    return [
+        Path(url.toLocalFile())
+        for url in event.mimeData().urls()
+        if url.isLocalFile() and url.toLocalFile().lower().endswith(IMPORT_SUFFIXES)
+    ]

@@ -18,6 +18,8 @@ from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QColor,
+    QDragEnterEvent,
+    QDropEvent,
     QKeySequence,
     QPainter,
     QPaintEvent,
@@ -303,6 +305,14 @@ class MainWindow(QMainWindow):
             self.save_preferences()
         except OSError as exc:
             log.warning("could not save the window state: %s", exc)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """An export file dragged over the window can be dropped to import it."""
+        self.findkeep.drag_enter(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Import the export file dropped on the window."""
+        self.findkeep.drop(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save the window state on the way out."""
