@@ -11,11 +11,12 @@ import asyncio
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from chatdesk.domain import (
     MESSAGE_STATUSES,
     ROLES,
+    Content,
     ImportedChat,
     Message,
     Session,
@@ -157,7 +158,7 @@ def _chatdesk_chat(record: Any, index: int) -> ImportedChat:
         messages.append(
             Message(
                 role=role,
-                content=content,
+                content=cast(Content, content),  # validated just above
                 id=_field(item, "id", str, at),
                 created_at=parse_iso(item.get("created_at"), at),
                 # A reply that was still streaming when exported can no longer finish.

@@ -343,7 +343,12 @@ class LocalModelProvider(Provider):
         tokens = 0
         if stop.is_set():
             return StreamEnd(CANCELLED_FINISH, Usage(completion_tokens=tokens))
-        chunks: Any = llm.create_chat_completion(messages=messages, stream=True, **kwargs)
+        # The messages are OpenAI-format dicts, the shape llama's TypedDicts describe.
+        chunks: Any = llm.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            **kwargs,
+        )
         finish_reason: str | None = None
         try:
             for chunk in chunks:

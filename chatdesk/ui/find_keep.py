@@ -88,7 +88,7 @@ class FindKeepController(QObject):
         header = pane.layout().itemAt(0).layout()  # type: ignore[union-attr]
         header.insertWidget(1, self.branch_button)  # type: ignore[union-attr]
 
-        QShortcut(QKeySequence.StandardKey.Find, window, activated=self.find_bar.open_bar)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Find), window, self.find_bar.open_bar)
         window.setAcceptDrops(True)
         self.dialogs: dict[str, SessionBinDialog] = {}
 

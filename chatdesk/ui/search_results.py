@@ -152,7 +152,7 @@ class SearchHitDelegate(QStyledItemDelegate):
         clip = QRect(0, 0, text.width(), line * 3)
         painter.setClipRect(clip)
         context = QAbstractTextDocumentLayout.PaintContext()
-        context.clip = clip
+        context.clip = clip.toRectF()
         document.documentLayout().draw(painter, context)
         painter.restore()
 
