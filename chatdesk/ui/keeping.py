@@ -41,6 +41,7 @@ class UndoBar(QFrame):
         self._session_id: str | None = None
         self.text = QLabel(self)
         self.text.setObjectName("undoText")
+        self.text.setWordWrap(True)
         self.undo_button = QPushButton("Undo", self)
         self.undo_button.setObjectName("undoButton")
         self.undo_button.setAccessibleName("undoButton")
@@ -58,8 +59,8 @@ class UndoBar(QFrame):
         """Offer to undo moving ``title`` to the Trash, for ``seconds``."""
         self._session_id = session_id
         metrics = self.text.fontMetrics()
-        short = metrics.elidedText(title, Qt.TextElideMode.ElideRight, 140)
-        self.text.setText(f"“{short}” moved to the Trash")
+        short = metrics.elidedText(title, Qt.TextElideMode.ElideRight, 150)
+        self.text.setText(f"Moved to the Trash:\n“{short}”")
         self.show()
         self._timer.start(int(seconds * 1000))
 
