@@ -12,15 +12,13 @@ implicit rowids of ``messages`` would not).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-# Marks the matched words in a snippet; stripped again before a hit leaves this module.
-_MARK_START = "\x02"
-_MARK_END = "\x03"
 SNIPPET_WORDS = 16
 
 
@@ -43,8 +41,12 @@ SEARCH_SCHEMA = (
     "CREATE TABLE search_docs (rowid INTEGER PRIMARY KEY, doc_id VARCHAR NOT NULL, "
     "session_id VARCHAR NOT NULL, title TEXT NOT NULL DEFAULT '', body TEXT NOT NULL DEFAULT '')",
     "CREATE UNIQUE INDEX ux_search_docs_doc_id ON search_docs (doc_id)",
+    # Prefix indexes for 2 to 4 characters: the last word of a query is matched as a
+    # prefix, and without them a short prefix merges thousands of words' lists.
     "CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='search_docs', "
-    "content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')",
+    "content_rowid='rowid', tokenize='unicode61 remove_diacritics 2', prefix='2 3 4')",
+    # Titles weigh double in the ranking.
+    "INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25(2.0, 1.0)')",
     # search_docs -> search_fts, the documented external-content pattern.
     "CREATE TRIGGER search_docs_ai AFTER INSERT ON search_docs BEGIN "
     "INSERT INTO search_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body); END",
@@ -124,42 +126,29 @@ class SearchHit:
     highlights: tuple[tuple[int, int], ...] = ()
 
 
-def split_marks(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """Strip the highlight marks from a snippet, returning the text and the marked spans."""
-    out: list[str] = []
-    spans: list[tuple[int, int]] = []
-    length = 0
-    start: int | None = None
-    for char in marked:
-        if char == _MARK_START:
-            start = length
-        elif char == _MARK_END:
-            if start is not None and length > start:
-                spans.append((start, length))
-            start = None
-        else:
-            out.append(char)
-            length += 1
-    return "".join(out), tuple(spans)
+# bm25 needs every match's statistics, so ranking all matches of a word found in most
+# messages costs seconds over a million messages. The best matches are therefore chosen
+# among the newest RANK_WINDOW matches (all of them for any less common word), which is
+# also what a person looking for "that answer" usually means.
+RANK_WINDOW = 2000
 
+_CANDIDATES_SQL = """
+SELECT newest.rowid FROM (
+    SELECT rowid, rank FROM search_fts WHERE search_fts MATCH :match
+    ORDER BY rowid DESC LIMIT :window
+) AS newest ORDER BY newest.rank LIMIT :candidates
+"""
 
-_SEARCH_SQL = f"""
-SELECT d.session_id, d.doc_id, s.title, s.created_at AS session_created,
-       m.created_at AS message_created,
-       CASE WHEN d.doc_id = d.session_id
-            THEN snippet(search_fts, 0, '{_MARK_START}', '{_MARK_END}', '…', {SNIPPET_WORDS})
-            ELSE snippet(search_fts, 1, '{_MARK_START}', '{_MARK_END}', '…', {SNIPPET_WORDS})
-       END AS marked
-FROM search_fts
-JOIN search_docs AS d ON d.rowid = search_fts.rowid
+_DOCS_SQL = """
+SELECT d.rowid, d.session_id, d.doc_id, d.title AS doc_title, d.body, s.title,
+       s.created_at AS session_created, m.created_at AS message_created
+FROM search_docs AS d
 JOIN sessions AS s ON s.id = d.session_id
 LEFT JOIN messages AS m ON m.id = d.doc_id AND d.doc_id != d.session_id
-WHERE search_fts MATCH :match
+WHERE d.rowid IN ({rowids})
   AND s.trashed_at IS NULL
   AND (:owner IS NULL OR s.owner = :owner)
   AND (:session IS NULL OR d.session_id = :session)
-ORDER BY bm25(search_fts, 2.0, 1.0)
-LIMIT :limit
 """
 
 
@@ -176,14 +165,33 @@ async def search(
     expression = match_expression(query, column="title" if titles_only else None)
     if expression is None or limit <= 0:
         return []
-    rows = await conn.execute(
-        text(_SEARCH_SQL),
-        {"match": expression, "owner": owner, "limit": limit, "session": session_id},
-    )
+    # Hits in the Trash or of other owners are dropped after ranking: ask for spares.
+    spare = 4 if owner is None and session_id is None else 20
+    ranked = [
+        row[0]
+        for row in await conn.execute(
+            text(_CANDIDATES_SQL),
+            {"match": expression, "window": RANK_WINDOW, "candidates": limit * spare},
+        )
+    ]
+    if not ranked:
+        return []
+    placeholders = ", ".join(str(int(rowid)) for rowid in ranked)
+    rows = {
+        row.rowid: row
+        for row in await conn.execute(
+            text(_DOCS_SQL.format(rowids=placeholders)),
+            {"owner": owner, "session": session_id},
+        )
+    }
+    terms, prefix = query_terms(query)
     hits = []
-    for row in rows:
-        snippet, spans = split_marks(row.marked or "")
+    for rowid in ranked:
+        row = rows.get(rowid)
+        if row is None:
+            continue
         is_title = row.doc_id == row.session_id
+        snippet, spans = make_snippet(row.doc_title if is_title else row.body, terms, prefix)
         stamp = row.session_created if is_title else row.message_created
         hits.append(
             SearchHit(
@@ -195,7 +203,55 @@ async def search(
                 highlights=spans,
             )
         )
+        if len(hits) == limit:
+            break
     return hits
+
+
+# Tokens as FTS5's unicode61 tokenizer sees them: runs of letters and digits.
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _fold(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def query_terms(query: str) -> tuple[list[str], str | None]:
+    """The folded words of ``query`` matched whole, and the last one matched as a prefix."""
+    words = [_fold(t) for term in query.split() for t in _TOKEN.findall(term)]
+    if not words:
+        return [], None
+    return words[:-1], words[-1]
+
+
+def make_snippet(
+    text_: str, terms: list[str], prefix: str | None, words: int = SNIPPET_WORDS
+) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """About ``words`` words of ``text_`` around its first match, and the matched spans."""
+    tokens = list(_TOKEN.finditer(text_))
+
+    def matches(token: str) -> bool:
+        folded = _fold(token)
+        return folded in terms or (prefix is not None and folded.startswith(prefix))
+
+    hit_positions = [i for i, t in enumerate(tokens) if matches(t.group())]
+    if not tokens:
+        return text_[:200], ()
+    first = hit_positions[0] if hit_positions else 0
+    start_token = max(0, min(first - words // 4, len(tokens) - words))
+    end_token = min(len(tokens), start_token + words)
+    start = 0 if start_token == 0 else tokens[start_token].start()
+    end = len(text_) if end_token == len(tokens) else tokens[end_token - 1].end()
+    lead = "…" if start > 0 else ""
+    tail = "…" if end < len(text_) else ""
+    body = " ".join(text_[start:end].split())  # one line, single spaces
+    snippet = lead + body + tail
+    spans = []
+    for match in _TOKEN.finditer(snippet):
+        if matches(match.group()):
+            spans.append((match.start(), match.end()))
+    return snippet, tuple(spans)
 
 
 async def matching_message_ids(conn: AsyncConnection, session_id: str, query: str) -> set[str]:
