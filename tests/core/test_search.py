@@ -311,3 +311,29 @@ async def test_a_blocks_cell_that_is_not_json_is_indexed_as_text(
         (session.id,),
     )
     assert [h.message_id for h in await manager.search("kiwi")] == ["broken"]
+
+
+async def test_a_long_message_gives_a_snippet_around_the_match(manager: SessionManager) -> None:
+    session = await manager.create_session()
+    words = [f"filler{i}" for i in range(200)]
+    words[120] = "Mañana"
+    await manager.add_message(session.id, "user", " ".join(words))
+    (hit,) = await manager.search("manana")
+    assert hit.snippet.startswith("…") and hit.snippet.endswith("…")
+    assert len(hit.snippet.split()) <= 16
+    assert [hit.snippet[a:b] for a, b in hit.highlights] == ["Mañana"]
+
+
+async def test_the_best_hits_are_chosen_among_the_newest_matches(
+    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatdesk.storage import search as search_storage
+
+    session = await manager.create_session()
+    best = await manager.add_message(session.id, "user", "heron heron heron heron")
+    for i in range(5):
+        await manager.add_message(session.id, "user", f"heron and {i} other words here")
+    assert (await manager.search("heron"))[0].message_id == best.id
+    monkeypatch.setattr(search_storage, "RANK_WINDOW", 3)
+    hits = await manager.search("heron")
+    assert len(hits) == 3 and best.id not in {h.message_id for h in hits}
