@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QProgressBar, QToolBut
 
 from chatdesk.domain import Session
 from chatdesk.interchange import InterchangeError, export_sessions, import_file
-from chatdesk.ui.async_tasks import start_task
 from chatdesk.ui.find_bar import FindBar
 from chatdesk.ui.keeping import SessionBinDialog, UndoBar
 from chatdesk.ui.search_results import (
@@ -51,11 +50,11 @@ class FindKeepController(QObject):
         self.results_label = QLabel("Messages", sidebar)
         self.results_label.setObjectName("searchResultsLabel")
         self.results_label.setEnabled(False)
-        self.search = MessageSearch(self.manager.search, self.results_model, window._report, self)
-        sidebar.filter.textChanged.connect(self._on_query)
-        self.results.hitActivated.connect(
-            lambda sid, mid: start_task(self.open_hit(sid, mid), window._report)
+        self.search = MessageSearch(
+            self.manager.search, self.results_model, window.tasks.start, self
         )
+        sidebar.filter.textChanged.connect(self._on_query)
+        self.results.hitActivated.connect(lambda sid, mid: self._start(self.open_hit(sid, mid)))
         self.undo = UndoBar(sidebar)
         self.undo.undoRequested.connect(self.undo_trash)
         self.progress = QProgressBar(sidebar)
@@ -92,6 +91,10 @@ class FindKeepController(QObject):
         window.setAcceptDrops(True)
         self.dialogs: dict[str, SessionBinDialog] = {}
 
+    def _start(self, coroutine: Any) -> None:
+        # The window's task set: failures reach the user, and shutdown waits for them.
+        self.window.tasks.start(coroutine)
+
     # -- search ---------------------------------------------------------------------------
 
     def _on_query(self, text: str) -> None:
@@ -109,7 +112,7 @@ class FindKeepController(QObject):
             self.window.chat_view.reveal_message(message_id)
 
     def _current_history(self) -> list[Any]:
-        session = self.window._current
+        session = self.window.chat.current
         return session.history if session is not None else []
 
     # -- trash, pin, archive ---------------------------------------------------------------
@@ -123,7 +126,7 @@ class FindKeepController(QObject):
             await self.manager.trash_session(session_id)
             self.undo.offer(session_id, title)
 
-        start_task(work(), self.window._report)
+        self._start(work())
 
     def undo_trash(self, session_id: str) -> None:
         """Take a chat back out of the Trash and open it."""
@@ -132,7 +135,7 @@ class FindKeepController(QObject):
             await self.manager.restore_session(session_id)
             await self.window.open_session(session_id)
 
-        start_task(work(), self.window._report)
+        self._start(work())
 
     def sync_row(self, session: Session) -> None:
         """Show a changed chat in the list, or take it out if it went to the Trash/Archive."""
@@ -149,11 +152,11 @@ class FindKeepController(QObject):
             session = await self.manager.require_session(session_id)
             await self.manager.set_pinned(session_id, not session.pinned)
 
-        start_task(work(), self.window._report)
+        self._start(work())
 
     def archive(self, session_id: str) -> None:
         """Move a chat to the Archive."""
-        start_task(self.manager.set_archived(session_id, True), self.window._report)
+        self._start(self.manager.set_archived(session_id, True))
 
     def open_bin(self, trash: bool) -> SessionBinDialog:
         """Open the Trash (or the Archive) view."""
@@ -164,12 +167,12 @@ class FindKeepController(QObject):
                 self.manager,
                 trash=trash,
                 confirm=self.window.confirm,
-                on_error=self.window._report,
+                start=self.window.tasks.start,
                 parent=self.window,
             )
-            dialog.openRequested.connect(lambda sid: start_task(self.open_hit(sid)))
+            dialog.openRequested.connect(lambda sid: self._start(self.open_hit(sid)))
             self.dialogs[key] = dialog
-        start_task(dialog.reload(), self.window._report)
+        self._start(dialog.reload())
         dialog.show()
         dialog.raise_()
         return dialog
@@ -187,13 +190,13 @@ class FindKeepController(QObject):
             self.window.sidebar.model.upsert(branch)
             await self.window.open_session(branch.id)
 
-        start_task(work(), self.window._report)
+        self._start(work())
 
     def _refresh_branch_button(self) -> None:
-        start_task(self._fill_branch_button(), self.window._report)
+        self._start(self._fill_branch_button())
 
     async def _fill_branch_button(self) -> None:
-        session = self.window._current
+        session = self.window.chat.current
         if session is None:
             self.branch_button.hide()
             return
@@ -201,7 +204,7 @@ class FindKeepController(QObject):
         if session.parent_session_id:
             parent = await self.manager.get_session(session.parent_session_id)
         children = await self.manager.branches_of(session.id)
-        if self.window._current is not session:
+        if self.window.chat.current is not session:
             return  # another chat was opened meanwhile
         if parent is None and not children:
             self.branch_button.hide()
@@ -210,12 +213,12 @@ class FindKeepController(QObject):
         if parent is not None:
             action = menu.addAction(f"Branched from “{parent.title}”")
             action.triggered.connect(
-                lambda: start_task(self.open_hit(parent.id, session.parent_message_id))
+                lambda: self._start(self.open_hit(parent.id, session.parent_message_id))
             )
         for child in children:
             action = menu.addAction(f"Branch: {child.title}")
             action.triggered.connect(
-                lambda _checked=False, cid=child.id: start_task(self.open_hit(cid))
+                lambda _checked=False, cid=child.id: self._start(self.open_hit(cid))
             )
         self.branch_button.setMenu(menu)
         count = len(children)
@@ -263,7 +266,7 @@ class FindKeepController(QObject):
             target = Path(path)
             if fmt == "markdown" and session_ids is None:
                 target = target.with_suffix("")  # several chats: a folder of files
-            start_task(self.export_to(session_ids, target, fmt), self.window._report)
+            self._start(self.export_to(session_ids, target, fmt))
 
     async def export_to(self, session_ids: list[str] | None, out: Path, fmt: str) -> list[Path]:
         """Export with the progress bar showing; returns the files written."""
@@ -286,7 +289,7 @@ class FindKeepController(QObject):
             "ChatGPT or ChatDesk export (*.json *.zip);;All files (*)",
         )
         if path:
-            start_task(self.import_from(Path(path)), self.window._report)
+            self._start(self.import_from(Path(path)))
 
     async def import_from(self, path: Path) -> str:
         """Import with the progress bar showing; returns (and shows) what happened."""
@@ -333,7 +336,7 @@ class FindKeepController(QObject):
         event.setDropAction(Qt.DropAction.CopyAction)
         event.accept()
         for path in paths:
-            start_task(self.import_from(path), self.window._report)
+            self._start(self.import_from(path))
 
 
 def _import_paths(event: QDropEvent) -> list[Path]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette
@@ -20,9 +21,8 @@ from PySide6.QtWidgets import (
 
 from chatdesk.domain import SessionSummary
 from chatdesk.sessions import SessionManager
-from chatdesk.ui.async_tasks import start_task
 from chatdesk.ui.rendering import mix_colours
-from chatdesk.ui.session_list import relative_time
+from chatdesk.ui.session_model import relative_time
 
 # How long the Undo strip stays after a chat is moved to the Trash.
 UNDO_SECONDS = 8
@@ -97,15 +97,15 @@ class SessionBinDialog(QDialog):
         *,
         trash: bool,
         confirm: Callable[[QWidget, str, str], bool],
-        on_error: Callable[[BaseException], None],
+        start: Callable[[Coroutine[Any, Any, Any]], object],
         parent: QWidget | None = None,
     ) -> None:
-        """The Trash when ``trash``, else the Archive, over ``manager``."""
+        """The Trash when ``trash``, else the Archive, over ``manager``; ``start`` runs tasks."""
         super().__init__(parent)
         self.manager = manager
         self.trash = trash
         self._confirm = confirm
-        self._on_error = on_error
+        self._start = start
         self.setObjectName("trashDialog" if trash else "archiveDialog")
         self.setWindowTitle("Trash" if trash else "Archive")
         self.resize(460, 420)
@@ -188,7 +188,7 @@ class SessionBinDialog(QDialog):
             await self.reload()
             self.changed.emit()
 
-        start_task(then_reload(), self._on_error)
+        self._start(then_reload())
 
     def _restore(self) -> None:
         ids = self.selected_ids()

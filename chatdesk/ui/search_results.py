@@ -7,7 +7,7 @@ the core) once typing pauses, and only the newest query's answer is shown.
 from __future__ import annotations
 
 import html
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from PySide6.QtCore import (
@@ -30,9 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.storage.search import SearchHit
-from chatdesk.ui.async_tasks import start_task
 from chatdesk.ui.rendering import mix_colours
-from chatdesk.ui.session_list import relative_time
+from chatdesk.ui.session_model import relative_time
 
 HitRole = Qt.ItemDataRole.UserRole + 20
 # Typing pauses this long before the messages are searched.
@@ -170,14 +169,14 @@ class MessageSearch(QObject):
         self,
         search: Callable[..., Awaitable[list[SearchHit]]],
         model: SearchResultsModel,
-        on_error: Callable[[BaseException], None],
+        start: Callable[[Coroutine[Any, Any, Any]], object],
         parent: QObject | None = None,
     ) -> None:
-        """Search with ``search`` into ``model``; failures go to ``on_error``."""
+        """Search with ``search`` into ``model``, running each search with ``start``."""
         super().__init__(parent)
         self._search = search
         self._model = model
-        self._on_error = on_error
+        self._start = start
         self._query = ""
         self._ticket = 0
         self._timer = QTimer(self)
@@ -201,7 +200,7 @@ class MessageSearch(QObject):
         self._timer.start()
 
     def _run(self) -> None:
-        start_task(self._fetch(self._ticket, self._query), self._on_error)
+        self._start(self._fetch(self._ticket, self._query))
 
     async def _fetch(self, ticket: int, query: str) -> None:
         hits = await self._search(query, limit=50)

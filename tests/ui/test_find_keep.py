@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLineEdit, QPushButton, QToolButton
 from pytestqt.qtbot import QtBot
 
 from chatdesk.ui.main_window import MainWindow
-from chatdesk.ui.session_list import PinnedRole, SessionIdRole
+from chatdesk.ui.session_model import PinnedRole, SessionIdRole
 from tests.ui.harness import Harness, run, wait_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chatgpt"
