@@ -133,6 +133,8 @@ class MainWindow(QMainWindow):
         """List the sessions and open the last one used (or a new chat on a first run)."""
         sessions = await self.manager.list_sessions(archived=False)
         self.sidebar.model.set_sessions(sessions)
+        # Chats that have been in the Trash for 30 days go for good, in the background.
+        self.tasks.start(self.manager.purge_trash())
         self.refresh_model_choices()
         wanted = self.preferences.window.get("last_session")
         known = {s.id for s in sessions}

@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.session_model import PinnedRole, SessionIdRole
+from tests.core.conftest import query
 from tests.ui.harness import Harness, run, wait_for
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "chatgpt"
@@ -267,3 +268,28 @@ def test_dropping_an_export_imports_it_and_export_writes_json(
     out = tmp_path / "all.json"
     run(qtbot, controller.export_to(None, out, "json"))
     assert len(json.loads(out.read_text("utf-8"))["sessions"]) == 5
+
+
+def test_opening_the_window_purges_chats_thirty_days_in_the_trash(
+    harness: Harness, qtbot: QtBot, tmp_path: Path
+) -> None:
+    window = harness.window()
+    manager = window.manager
+    old = run(qtbot, manager.create_session("Long gone"))
+    recent = run(qtbot, manager.create_session("Just binned"))
+    run(qtbot, manager.trash_session(old.id))
+    run(qtbot, manager.trash_session(recent.id))
+    harness.close(window)
+    query(
+        tmp_path / "chat.db",
+        "UPDATE sessions SET trashed_at = trashed_at - ? WHERE id = ?",
+        (31 * 86400, old.id),
+    )
+    window = harness.window()
+    wait_for(
+        qtbot,
+        lambda: (
+            [s.id for s in run(qtbot, window.manager.list_sessions(trashed_only=True))]
+            == [recent.id]
+        ),
+    )
