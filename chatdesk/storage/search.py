@@ -213,6 +213,8 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def _fold(word: str) -> str:
+    if word.isascii():
+        return word.lower()  # nothing to decompose: the common case, kept cheap
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
