@@ -658,9 +658,8 @@ class SessionManager:
 
     async def branches_of(self, session_id: str) -> list[SessionSummary]:
         """The chats branched from ``session_id`` (not those in the Trash)."""
-        return [
-            s for s in await self.list_sessions(archived=None) if s.parent_session_id == session_id
-        ]
+        async with self._read() as conn:
+            return await session_rows.list_summaries(conn, None, parent_session_id=session_id)
 
     async def import_chats(
         self,

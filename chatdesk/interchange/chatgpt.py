@@ -11,7 +11,7 @@ images found in the zip are imported, others leave an "[image]" note.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +33,7 @@ IMAGE_PLACEHOLDER = "[image]"
 
 def read_chatgpt(
     conversations: list[dict[str, Any]],
-    images: dict[str, bytes] | None = None,
+    images: Mapping[str, bytes] | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ImportedChat]:
@@ -56,7 +56,7 @@ def _fail(index: int, conversation: dict[str, Any], what: str) -> InterchangeErr
 
 
 def _conversation(
-    conversation: dict[str, Any], index: int, images: dict[str, bytes]
+    conversation: dict[str, Any], index: int, images: Mapping[str, bytes]
 ) -> list[ImportedChat]:
     mapping = conversation.get("mapping")
     if not isinstance(mapping, dict) or not all(isinstance(n, dict) for n in mapping.values()):
@@ -151,7 +151,7 @@ def _path(
 
 
 def _messages(
-    mapping: dict[str, Any], path: list[str], images: dict[str, bytes], created: datetime
+    mapping: dict[str, Any], path: list[str], images: Mapping[str, bytes], created: datetime
 ) -> list[tuple[str, Message]]:
     found = []
     for node_id in path:
@@ -162,7 +162,7 @@ def _messages(
 
 
 def _message(
-    raw: dict[str, Any] | None, images: dict[str, bytes], fallback: datetime
+    raw: dict[str, Any] | None, images: Mapping[str, bytes], fallback: datetime
 ) -> Message | None:
     if not raw:
         return None
@@ -204,7 +204,7 @@ def _message(
     )
 
 
-def _parts(content: dict[str, Any], images: dict[str, bytes]) -> tuple[list[str], list[str]]:
+def _parts(content: dict[str, Any], images: Mapping[str, bytes]) -> tuple[list[str], list[str]]:
     kind = content.get("content_type")
     if kind == "code":
         code = content.get("text")
@@ -227,7 +227,7 @@ def _parts(content: dict[str, Any], images: dict[str, bytes]) -> tuple[list[str]
     return texts, pictures
 
 
-def _image_for(pointer: object, images: dict[str, bytes]) -> bytes | None:
+def _image_for(pointer: object, images: Mapping[str, bytes]) -> bytes | None:
     # "file-service://file-AbC" or "sediment://file_AbC": the zip names the file after
     # that id, often followed by "-<original name>".
     if not isinstance(pointer, str) or "://" not in pointer:
@@ -235,7 +235,9 @@ def _image_for(pointer: object, images: dict[str, bytes]) -> bytes | None:
     file_id = pointer.split("://", 1)[1]
     if not file_id:
         return None
-    for name, data in images.items():
-        if name.startswith(file_id) and sniff_image_format(data) is not None:
-            return data
+    for name in images:
+        if name.startswith(file_id):
+            data = images[name]  # read only now: an export's images can be gigabytes
+            if sniff_image_format(data) is not None:
+                return data
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -53,17 +54,18 @@ def read_export(path: Path) -> tuple[list[ImportedChat], str]:
 def _read_export(path: Path) -> tuple[list[ImportedChat], str]:
     if not path.is_file():
         raise InterchangeError(f"{path.name}: there is no such file")
-    images: dict[str, bytes] = {}
     if zipfile.is_zipfile(path):
-        data, images = _read_zip(path)
-    else:
-        data = _load_json(path.read_bytes(), path.name)
+        return _read_zip_export(path)
+    return _chats_of(_load_json(path.read_bytes(), path.name), {}, path.name)
+
+
+def _chats_of(data: Any, images: Mapping[str, bytes], name: str) -> tuple[list[ImportedChat], str]:
     if isinstance(data, dict) and data.get("format") == FORMAT_NAME:
         return read_chatdesk(data), "chatdesk"
     if isinstance(data, list) and all(isinstance(c, dict) and "mapping" in c for c in data):
         return read_chatgpt(data, images), "chatgpt"
     raise InterchangeError(
-        f"{path.name} is not a ChatGPT export (conversations.json or its zip) "
+        f"{name} is not a ChatGPT export (conversations.json or its zip) "
         "or a ChatDesk JSON export. Nothing was imported."
     )
 
@@ -78,7 +80,7 @@ def _load_json(raw: bytes, name: str) -> Any:
         ) from None
 
 
-def _read_zip(path: Path) -> tuple[Any, dict[str, bytes]]:
+def _read_zip_export(path: Path) -> tuple[list[ImportedChat], str]:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -89,18 +91,32 @@ def _read_zip(path: Path) -> tuple[Any, dict[str, bytes]]:
                     "export. Nothing was imported."
                 )
             data = _load_json(archive.read(main), f"{path.name}/{main}")
-            # Uploaded and generated images sit beside conversations.json, named after
-            # the file id the messages point at.
-            images = {
-                Path(n).name: archive.read(n)
-                for n in names
-                if not n.endswith("/") and Path(n).suffix.lower() in _IMAGE_SUFFIXES
-            }
+            return _chats_of(data, _ZipImages(archive), path.name)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InterchangeError(
-            f"{path.name} is a damaged zip ({exc}). Nothing was imported."
-        ) from None
-    return data, images
+        message = f"{path.name} is a damaged zip ({exc}). Nothing was imported."
+        raise InterchangeError(message) from None
+
+
+class _ZipImages(Mapping[str, bytes]):
+    """The images beside conversations.json, by file name, read from the zip on demand."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        self._archive = archive
+        # Uploaded and generated images are named after the file id messages point at.
+        self._members = {
+            Path(info.filename).name: info
+            for info in archive.infolist()
+            if not info.is_dir() and Path(info.filename).suffix.lower() in _IMAGE_SUFFIXES
+        }
+
+    def __getitem__(self, name: str) -> bytes:
+        return self._archive.read(self._members[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
 
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"}

@@ -83,11 +83,13 @@ async def list_summaries(
     include_trashed: bool = False,
     archived: bool | None = None,
     trashed_only: bool = False,
+    parent_session_id: str | None = None,
 ) -> list[SessionSummary]:
     """Sessions (of ``owner`` if given), pinned first, then most recent activity.
 
     The Trash is left out unless ``include_trashed`` (or ``trashed_only``); ``archived``
-    True/False keeps only archived/unarchived chats, None both.
+    True/False keeps only archived/unarchived chats, None both; ``parent_session_id``
+    keeps the branches of that chat.
     """
     s = _s
     query = select(
@@ -112,6 +114,8 @@ async def list_summaries(
         query = query.where(s.trashed_at.is_(None))
     if archived is not None:
         query = query.where(s.archived_at.is_not(None) if archived else s.archived_at.is_(None))
+    if parent_session_id is not None:
+        query = query.where(s.parent_session_id == parent_session_id)
     rows = (await conn.execute(query)).all()
     return [SessionSummary(*row[:8], bool(row[8]), *row[9:]) for row in rows]
 
