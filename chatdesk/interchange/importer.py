@@ -53,7 +53,7 @@ def read_export(path: Path) -> tuple[list[ImportedChat], str]:
 
 def _read_export(path: Path) -> tuple[list[ImportedChat], str]:
     if not path.is_file():
-        raise InterchangeError(f"{path.name}: there is no such file")
+        raise InterchangeError("there is no such file")
     if zipfile.is_zipfile(path):
         return _read_zip_export(path)
     return _chats_of(_load_json(path.read_bytes(), path.name), {}, path.name)
