@@ -131,6 +131,19 @@ class SearchHit:
 # among the newest RANK_WINDOW matches (all of them for any less common word), which is
 # also what a person looking for "that answer" usually means.
 RANK_WINDOW = 2000
+# bm25 also weighs each word by how rare it is, which means reading every match of each
+# word: for a query matching more than this many messages that alone takes a tenth of a
+# second, and relevance among so many says little, so the newest matches come first.
+COMMON_MATCHES = 20_000
+
+_PROBE_SQL = """
+SELECT rowid FROM search_fts WHERE search_fts MATCH :match
+ORDER BY rowid DESC LIMIT 1 OFFSET :common
+"""
+
+_NEWEST_SQL = """
+SELECT rowid FROM search_fts WHERE search_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates
+"""
 
 _CANDIDATES_SQL = """
 SELECT newest.rowid FROM (
@@ -167,10 +180,13 @@ async def search(
         return []
     # Hits in the Trash or of other owners are dropped after ranking: ask for spares.
     spare = 4 if owner is None and session_id is None else 20
+    common = (
+        await conn.execute(text(_PROBE_SQL), {"match": expression, "common": COMMON_MATCHES})
+    ).first() is not None
     ranked = [
         row[0]
         for row in await conn.execute(
-            text(_CANDIDATES_SQL),
+            text(_NEWEST_SQL if common else _CANDIDATES_SQL),
             {"match": expression, "window": RANK_WINDOW, "candidates": limit * spare},
         )
     ]

@@ -337,3 +337,19 @@ async def test_the_best_hits_are_chosen_among_the_newest_matches(
     monkeypatch.setattr(search_storage, "RANK_WINDOW", 3)
     hits = await manager.search("heron")
     assert len(hits) == 3 and best.id not in {h.message_id for h in hits}
+
+
+async def test_a_query_matching_very_many_messages_lists_the_newest_first(
+    manager: SessionManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chatdesk.storage import search as search_storage
+
+    session = await manager.create_session()
+    best = await manager.add_message(session.id, "user", "otter otter otter otter")
+    newer = [
+        await manager.add_message(session.id, "user", f"otter and {i} more words here")
+        for i in range(4)
+    ]
+    monkeypatch.setattr(search_storage, "COMMON_MATCHES", 3)
+    hits = await manager.search("otter")
+    assert [h.message_id for h in hits] == [m.id for m in reversed(newer)] + [best.id]
