@@ -13,7 +13,6 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QItemSelectionModel,
     QModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
@@ -38,7 +37,12 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.ui.session_delegate import SessionDelegate
-from chatdesk.ui.session_model import PinnedRole, SessionIdRole, SessionListModel
+from chatdesk.ui.session_model import (
+    PinnedRole,
+    SessionIdRole,
+    SessionListModel,
+    TitleFilterProxy,
+)
 
 
 class SessionListView(QListView):
@@ -109,10 +113,7 @@ class SessionSidebar(QWidget):
         self.setObjectName("sessionSidebar")
         self._open_id: str | None = None
         self.model = SessionListModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterRole(Qt.ItemDataRole.DisplayRole)
+        self.proxy = TitleFilterProxy(self.model, self)
 
         self.new_button = QPushButton("New chat")
         self.new_button.setObjectName("newSessionButton")
@@ -125,13 +126,17 @@ class SessionSidebar(QWidget):
         self.filter.setAccessibleName("sessionFilter")
         self.filter.setPlaceholderText("Search chats")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self.proxy.set_needle)
         self.list = SessionListView()
         self.list.setObjectName("sessionList")
         self.list.setAccessibleName("sessionList")
         self.list.setModel(self.proxy)
         self.list.setItemDelegate(SessionDelegate(self.list))
         self.list.setUniformItemSizes(False)
+        # Rows are measured in batches: typing a filter over thousands of chats shows the
+        # first screenful at once instead of measuring every row first.
+        self.list.setLayoutMode(QListView.LayoutMode.Batched)
+        self.list.setBatchSize(200)
         self.list.setMouseTracking(True)
         self.list.setFrameShape(QListView.Shape.NoFrame)
         # The list blends into the sidebar panel; rows draw their own hover/selection.

@@ -293,3 +293,29 @@ def test_opening_the_window_purges_chats_thirty_days_in_the_trash(
             == [recent.id]
         ),
     )
+
+
+def test_the_title_filter_ignores_case_and_accents_and_keeps_up_with_new_chats(
+    qapp: object,
+) -> None:
+    from chatdesk.domain import SessionSummary, utcnow
+    from chatdesk.ui.session_model import SessionListModel, TitleFilterProxy
+
+    now = utcnow()
+    model = SessionListModel()
+    model.set_sessions(
+        SessionSummary(str(i), title, "chat", "local", 0, now, now)
+        for i, title in enumerate(["Café crème", "CAFE plans", "Tea", "Other"])
+    )
+    proxy = TitleFilterProxy(model)
+    removals: list[object] = []
+    proxy.rowsRemoved.connect(lambda *args: removals.append(args))
+    proxy.set_needle("cafe")
+    titles = sorted(proxy.index(r, 0).data() for r in range(proxy.rowCount()))
+    assert titles == ["CAFE plans", "Café crème"]
+    assert removals == []  # one layout change, not a signal per hidden row
+    model.upsert(SessionSummary("new", "Décaféiné", "chat", "local", 0, now, now))
+    model.upsert(SessionSummary("tea2", "More tea", "chat", "local", 0, now, now))
+    assert proxy.rowCount() == 3
+    proxy.set_needle("")
+    assert proxy.rowCount() == 6
