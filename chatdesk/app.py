@@ -12,7 +12,6 @@ Environment hooks (for benchmarks and packaging checks):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import shutil
@@ -27,15 +26,19 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatdesk import __version__
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.cli import run_subcommand
+from chatdesk.context import ContextWindows, model_key
 from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.runtime import run_preferences
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
-from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
+from chatdesk.settings import StartupOptions, parse_startup_options
 from chatdesk.storage.database import StorageError
 
 log = logging.getLogger(__name__)
@@ -79,40 +82,6 @@ def app_icon() -> QIcon:
     return icon
 
 
-def run_preferences(
-    options: StartupOptions,
-) -> tuple[Preferences, dict[str, str], Callable[[Path], None]]:
-    """The preferences for this run, API keys given for this run, and how to save them.
-
-    ``--provider``/``--base-url``/``--model`` choose the default model for this run only:
-    saving writes the user's own default back unless they changed it meanwhile.
-    """
-    preferences = Preferences.load(options.preferences_path)
-    persisted = (preferences.default_provider, preferences.default_model)
-    runtime_keys: dict[str, str] = {}
-    override: tuple[str, str | None] | None = None
-    if options.provider == "openai" and options.base_url:
-        override = (options.base_url, options.model)
-        if options.api_key:
-            runtime_keys[options.base_url] = options.api_key
-    elif options.provider == LOCAL_PROVIDER:
-        override = (LOCAL_PROVIDER, options.model)
-    elif options.model:  # a model of the default provider (a .gguf file when it is local)
-        override = (preferences.default_provider, options.model)
-    if override is not None:
-        preferences.default_provider, preferences.default_model = override
-
-    def save(path: Path) -> None:
-        on_disk = preferences
-        if (preferences.default_provider, preferences.default_model) == override:
-            on_disk = dataclasses.replace(
-                preferences, default_provider=persisted[0], default_model=persisted[1]
-            )
-        on_disk.save(path)
-
-    return preferences, runtime_keys, save
-
-
 class _FirstPaintReporter(QObject):
     """Prints the time of the window's first paint and then quits (for the start-up bench)."""
 
@@ -146,7 +115,27 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
-    engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
+
+    def remember_window(key: str, limit: int) -> None:
+        # Already in preferences.learned_context_windows (the dict the windows use).
+        try:
+            save(options.preferences_path)
+        except OSError as exc:
+            log.warning("could not save the context window learned for %s: %s", key, exc)
+
+    windows = ContextWindows(
+        preferences.context_window,
+        learned=preferences.learned_context_windows,
+        on_learned=remember_window,
+    )
+    engine = ChatEngine(
+        manager,
+        registry.resolve_default()[0],
+        resolve_provider=registry.resolve,
+        context_windows=windows,
+        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
+    )
+    api = LocalApiService(manager, engine, registry)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def finish() -> None:
@@ -154,6 +143,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             closed.set_result(None)
 
     app.lastWindowClosed.connect(finish)
+    # Housekeeping spares the chat open in the window.
+    scheduler = TaskScheduler(manager, engine, open_session=lambda: window.current_session_id)
     window = MainWindow(
         manager,
         engine,
@@ -161,6 +152,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        scheduler=scheduler,
+        api=api,
     )
     reporter = None
     if os.environ.get(EXIT_AFTER_FIRST_PAINT) == "1":
@@ -171,7 +164,11 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     try:
         await window.load()
         window.show()
+        if await start_scheduler(scheduler):
+            window.scheduler_started()
         preload = asyncio.create_task(preload_local_model(registry))
+        if preferences.api_enabled and not options.self_test:
+            window.tasks.start(start_local_api(api, preferences.api_port))
         if options.self_test:
             exit_code = await self_test(window)
         else:
@@ -183,11 +180,32 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             app.removeEventFilter(reporter)
         if window.isVisible():
             window.close()
+        await api.stop()  # its replies in flight are stored as cancelled
+        # Task runs end their replies (as cancelled) before the window drains its tasks.
+        await scheduler.stop()
         await window.shutdown()
         await engine.close()  # titles still being made
         await registry.close()
         await manager.close()
     return exit_code
+
+
+async def start_scheduler(scheduler: TaskScheduler) -> bool:
+    """Start scheduled tasks; a database that fails here leaves the chats usable."""
+    try:
+        await scheduler.start()
+    except StorageError as exc:
+        log.warning("scheduled tasks could not start: %s", exc)
+        return False
+    return True
+
+
+async def start_local_api(api: LocalApiService, port: int) -> None:
+    """Serve the local API as the preferences ask; a failure is logged and shown in Settings."""
+    try:
+        await api.configure(True, port)
+    except OSError as exc:
+        log.warning("the local API could not start on port %d: %s", port, exc)
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:

@@ -22,8 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -45,7 +53,9 @@ from chatdesk.domain import (
     utcnow,
     validate_content,
     validate_role,
+    validate_tool_calls,
 )
+from chatdesk.storage import compaction as compaction_store
 from chatdesk.storage import image_rows, keeping, message_rows, session_rows
 from chatdesk.storage import search as search_storage
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
@@ -306,18 +316,21 @@ class SessionManager:
                 title or f"Task {task_id}", kind="task", task_id=task_id
             )
 
-    async def cleanup_empty_sessions(self, min_age: timedelta = timedelta(hours=1)) -> int:
+    async def cleanup_empty_sessions(
+        self, min_age: timedelta = timedelta(hours=1), *, keep: Collection[str] = ()
+    ) -> int:
         """Delete chat sessions with no messages created more than ``min_age`` ago.
 
-        Task sessions are kept: an empty one is waiting for its task's first run.
-        Returns how many sessions were deleted.
+        Task sessions are kept: an empty one is waiting for its task's first run. So are
+        the sessions in ``keep`` (the chat open in the window). Returns how many sessions
+        were deleted.
         """
         cutoff = utcnow() - min_age
 
         async def unit() -> int:
             async with self._transaction() as conn:
                 ids = await session_rows.empty_chats_created_before(conn, cutoff)
-                doomed = [i for i in ids if not self._has_messages_in_memory(i)]
+                doomed = [i for i in ids if i not in keep and not self._has_messages_in_memory(i)]
                 await session_rows.delete_sessions(conn, doomed)
             for session_id in doomed:
                 self._sessions.pop(session_id, None)
@@ -338,20 +351,30 @@ class SessionManager:
         *,
         status: str = "complete",
         error: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
     ) -> Message:
-        """Validate, persist, then append a message to the session's history exactly once."""
+        """Validate, persist, then append a message to the session's history exactly once.
+
+        ``tool_calls`` (an assistant asking for tools) and ``tool_call_id`` (a role "tool"
+        result) carry the OpenAI tool-calling fields.
+        """
         _checked_status(status)
+        validate_tool_calls(tool_calls)
+        prepare = functools.partial(
+            _prepare_message, tool_calls=copy.deepcopy(tool_calls), tool_call_id=tool_call_id
+        )
         heavy = _inline_image_chars(content) > _OFFLOAD_CHARS
         if heavy:
             # The worker thread reads a private copy (cheap: the strings are shared).
             content = copy.deepcopy(content)
-        prepared = None if heavy else _prepare_message(role, content, status, error)
+        prepared = None if heavy else prepare(role, content, status, error)
         session = await self.require_session(session_id)
         async with self._lock:
             self._check_live(session)
             if prepared is None:
                 # Under the lock, so adds to a session keep the order they were made in.
-                prepared = await asyncio.to_thread(_prepare_message, role, content, status, error)
+                prepared = await asyncio.to_thread(prepare, role, content, status, error)
             message, encoded = prepared
 
             async def unit() -> None:
@@ -377,6 +400,7 @@ class SessionManager:
         status: str | None = None,
         error: str | None = None,
         persist: bool = True,
+        tool_calls: list[dict[str, Any]] | None = None,
     ) -> Message:
         """Change a message's content, status or error (a streaming reply grows this way).
 
@@ -385,6 +409,7 @@ class SessionManager:
         """
         if status is not None:
             _checked_status(status)
+        validate_tool_calls(tool_calls)
         light = content is None or _inline_image_chars(content) <= _OFFLOAD_CHARS
         encoded: EncodedContent | None = None
         if content is not None and light:
@@ -401,6 +426,9 @@ class SessionManager:
                 content=message.content if content is None else content,
                 status=status or message.status,
                 error=error if error is not None else message.error,
+                tool_calls=(
+                    message.tool_calls if tool_calls is None else copy.deepcopy(tool_calls)
+                ),
             )
             # Large images are validated (and encoded) on a thread, under the lock so that
             # changes to a message keep the order they were made in.
@@ -421,6 +449,7 @@ class SessionManager:
                     changed.status,
                     changed.error,
                 )
+                message.tool_calls = changed.tool_calls
                 self._emit(MESSAGE_UPDATED, session_id, message_id)
 
             if not persist:
@@ -435,7 +464,12 @@ class SessionManager:
                     await image_rows.unlink_images(conn, message_id)
                     await image_rows.store_images(conn, message_id, stored.images)
                     await message_rows.update_message(
-                        conn, message_id, stored, changed.status, changed.error
+                        conn,
+                        message_id,
+                        stored,
+                        changed.status,
+                        changed.error,
+                        tool_calls=changed.tool_calls,
                     )
                 apply()
 
@@ -550,6 +584,223 @@ class SessionManager:
             self._task_sessions[session.task_id] = session.id
         return session
 
+    # -- owners (the HTTP API's access rules) -------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The database engine, for stores of other tables (API tokens, scheduled tasks)."""
+        return self._engine
+
+    async def list_owned_sessions(self, owner: str) -> list[SessionSummary]:
+        """The sessions of ``owner``, most recent first, including memory-only ones.
+
+        A memory-only session is one whose row was removed behind the manager's back
+        while it is still held in memory: it is listed (and can be deleted) until it
+        leaves memory. Where a row exists, its owner decides, not the in-memory copy.
+        """
+        listed = await self.list_sessions(owner=owner)
+        candidates = [s for s in self._sessions.values() if s.owner == owner]
+        if not candidates:
+            return listed
+        async with self._read() as conn:
+            stored = await session_rows.stored_ids(conn, [s.id for s in candidates])
+        memory_only = [
+            SessionSummary(
+                s.id,
+                s.title,
+                s.kind,
+                s.owner,
+                s.message_count,
+                s.created_at,
+                s.updated_at,
+                s.task_id,
+            )
+            for s in candidates
+            if s.id not in stored
+        ]
+        if not memory_only:
+            return listed
+        merged = listed + memory_only
+        merged.sort(key=lambda s: (-s.updated_at.timestamp(), s.id))
+        return merged
+
+    async def get_owned_session(self, session_id: str, owner: str) -> Session | None:
+        """The session ``session_id`` if ``owner`` owns it, else None (as for no session).
+
+        The stored row's owner decides where a row exists; the in-memory copy decides
+        only for a session whose row is gone.
+        """
+        async with self._read() as conn:
+            stored = await session_rows.stored_owner(conn, session_id)
+        if stored is not None:
+            if stored != owner:
+                return None
+            return await self.get_session(session_id)
+        session = self._sessions.get(session_id)
+        if session is not None and session.owner == owner:
+            return session
+        return None
+
+    # -- compaction ---------------------------------------------------------------------
+
+    async def compact_messages(
+        self, session_id: str, message_ids: Sequence[str], summary: Content
+    ) -> Message:
+        """Replace the consecutive messages ``message_ids`` by one summary message.
+
+        In one transaction the replaced messages move to the archive (nothing is deleted:
+        :meth:`compacted_messages` returns them, :meth:`undo_compaction` puts them back)
+        and the summary, a role "system" message marked with a new compaction id, takes
+        their place. Returns the summary.
+        """
+        ids = list(message_ids)
+        if not ids:
+            raise ValueError("there are no messages to compact")
+        if len(set(ids)) != len(ids):
+            raise ValueError("a message cannot be compacted twice")
+        message, encoded = _prepare_message(
+            "system", summary, "complete", None, compaction_id=new_id(), compacted_count=0
+        )
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            start = next((i for i, m in enumerate(session.history) if m.id == ids[0]), None)
+            if start is None or [m.id for m in session.history[start : start + len(ids)]] != ids:
+                raise ValueError("only consecutive messages of this chat can be compacted")
+            # How many originals it stands for: a summary compacted again counts its own.
+            message.compacted_count = sum(
+                max(m.compacted_count, 1) if m.is_summary else 1
+                for m in session.history[start : start + len(ids)]
+            )
+            assert message.compaction_id is not None
+            compaction_id = message.compaction_id
+
+            async def unit() -> None:
+                updated_at = utcnow()
+                count = len(session.history) - len(ids) + 1
+                async with self._transaction() as conn:
+                    position = await compaction_store.archive_messages(
+                        conn, session_id, ids, compaction_id
+                    )
+                    if position is None:
+                        raise ValueError("the messages to compact are not stored")
+                    await message_rows.insert_message(conn, session_id, message, position, encoded)
+                    await image_rows.store_images(conn, message.id, encoded.images)
+                    await session_rows.set_message_count(conn, session_id, count, updated_at)
+                session.history[start : start + len(ids)] = [message]
+                session.updated_at = updated_at
+                self._emit(HISTORY_REPLACED, session_id)
+
+            await _run_whole(unit())
+        return message
+
+    async def compacted_messages(
+        self, session_id: str, compaction_id: str | None = None
+    ) -> list[Message]:
+        """The original messages compaction replaced, oldest first.
+
+        With ``compaction_id``, those behind that summary; without, those behind every
+        summary in the history. A summary that was itself compacted again is replaced by
+        the originals it stands for, so only messages the chat really had come back.
+        """
+        session = await self.require_session(session_id)
+        if compaction_id is None:
+            wanted = [m.compaction_id for m in session.history if m.compaction_id is not None]
+        else:
+            wanted = [compaction_id]
+        async with self._lock, self._read() as conn:
+            rows: list[Any] = []
+            # Depth first, so the originals come out in the order the chat had them.
+            for cid in wanted:
+                stack = list(reversed(await compaction_store.archived_rows(conn, cid)))
+                while stack:
+                    row = stack.pop()
+                    if row.compaction_id is not None:
+                        inner = await compaction_store.archived_rows(conn, row.compaction_id)
+                        stack.extend(reversed(inner))
+                    else:
+                        rows.append(row)
+            refs = await compaction_store.archived_image_refs(conn, [r.id for r in rows])
+            image_bytes = await image_rows.load_images(conn, refs)
+        return message_rows.build_history(session_id, rows, image_bytes)
+
+    async def undo_compaction(
+        self, session_id: str, compaction_id: str | None = None
+    ) -> list[Message]:
+        """Put back the messages a compaction replaced, where its summary stands.
+
+        Without ``compaction_id`` the newest summary in the history is undone. The summary
+        (edited or not) goes; the originals return exactly as they were. Returns them.
+        """
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            summaries = [
+                (i, m)
+                for i, m in enumerate(session.history)
+                if m.compaction_id is not None
+                and (compaction_id is None or m.compaction_id == compaction_id)
+            ]
+            if not summaries:
+                raise ValueError("this chat has no compaction to undo")
+            index, summary = summaries[-1]
+            assert summary.compaction_id is not None
+            cid = summary.compaction_id
+            async with self._read() as conn:
+                rows = await compaction_store.archived_rows(conn, cid)
+                refs = await compaction_store.archived_image_refs(conn, [r.id for r in rows])
+                image_bytes = await image_rows.load_images(conn, refs)
+            restored = message_rows.build_history(session_id, rows, image_bytes)
+
+            async def unit() -> None:
+                updated_at = utcnow()
+                count = len(session.history) - 1 + len(restored)
+                async with self._transaction() as conn:
+                    await compaction_store.restore_messages(conn, session_id, cid, summary.id)
+                    await image_rows.delete_orphan_images(conn)
+                    await session_rows.set_message_count(conn, session_id, count, updated_at)
+                session.history[index : index + 1] = restored
+                session.updated_at = updated_at
+                self._emit(HISTORY_REPLACED, session_id)
+
+            await _run_whole(unit())
+        return restored
+
+    # -- scheduled tasks ----------------------------------------------------------------
+
+    async def find_task_session(self, task_id: str) -> str | None:
+        """The id of scheduled task ``task_id``'s session, or None if it has none yet."""
+        session_id = self._task_sessions.get(task_id)
+        if session_id is not None:
+            return session_id
+        async with self._read() as conn:
+            return await session_rows.find_task_session(conn, task_id)
+
+    async def release_task_session(self, task_id: str) -> str | None:
+        """Make the session of task ``task_id`` a normal chat (its task is being deleted).
+
+        Returns the session's id, or None when the task had no session.
+        """
+        async with self._task_lock:
+            session_id = await self.find_task_session(task_id)
+            if session_id is None:
+                return None
+
+            async def unit() -> None:
+                async with self._transaction() as conn:
+                    await session_rows.update_fields(
+                        conn, session_id, {"kind": "chat", "task_id": None}
+                    )
+                self._task_sessions.pop(task_id, None)
+                cached = self._sessions.get(session_id)
+                if cached is not None:
+                    cached.kind, cached.task_id = "chat", None
+                self._emit(SESSION_UPDATED, session_id)
+
+            async with self._lock:
+                await _run_whole(unit())
+            return session_id
+
     # -- find and keep: search, trash, pin, archive, branches, import ------------------
 
     async def search(
@@ -622,12 +873,16 @@ class SessionManager:
             if cut is None:
                 raise LookupError(f"session {session_id!r} has no message {message_id!r}")
             copies = [
+                # A compaction's summary stays as text: the originals it stands for are
+                # archived with the parent, and undoing it belongs to the parent.
                 Message(
                     role=m.role,
                     content=copy.deepcopy(m.content),
                     created_at=m.created_at,
                     status=m.status,
                     error=m.error,
+                    tool_calls=copy.deepcopy(m.tool_calls),
+                    tool_call_id=m.tool_call_id,
                 )
                 for m in parent.history[: cut + 1]
             ]
@@ -809,6 +1064,7 @@ def _prepare_message(
     decode it twice.
     """
     validate_role(role)
+    validate_tool_calls(fields.get("tool_calls"))
     encoded = encode_content(content)  # validates the content
     message = Message(
         role=role, content=copy.deepcopy(content), status=status, error=error, **fields
@@ -822,7 +1078,11 @@ def _snapshot(item: Message | dict[str, Any]) -> Message | dict[str, Any]:
         return replace(item, content=copy.deepcopy(item.content))
     if not isinstance(item, dict) or "role" not in item or "content" not in item:
         raise ValueError("each message must be a Message or a dict with 'role' and 'content'")
-    return {"role": item["role"], "content": copy.deepcopy(item["content"])}
+    snapshot = {"role": item["role"], "content": copy.deepcopy(item["content"])}
+    for name in ("tool_calls", "tool_call_id"):
+        if item.get(name) is not None:
+            snapshot[name] = copy.deepcopy(item[name])
+    return snapshot
 
 
 def _content_of(item: Message | dict[str, Any]) -> object:
@@ -840,9 +1100,20 @@ def _prepare_history(
             item.error,
             id=item.id,
             created_at=item.created_at,
+            tool_calls=item.tool_calls,
+            tool_call_id=item.tool_call_id,
+            compaction_id=item.compaction_id,
+            compacted_count=item.compacted_count,
         )
         if isinstance(item, Message)
-        else _prepare_message(item["role"], item["content"], "complete", None)
+        else _prepare_message(
+            item["role"],
+            item["content"],
+            "complete",
+            None,
+            tool_calls=item.get("tool_calls"),
+            tool_call_id=item.get("tool_call_id"),
+        )
         for item in items
     ]
     return [m for m, _ in prepared], [e for _, e in prepared]

@@ -61,6 +61,9 @@ def message_record(message: Message) -> dict[str, Any]:
         "status": message.status,
         "error": message.error,
         "created_at": iso(message.created_at),
+        "tool_calls": message.tool_calls,
+        "tool_call_id": message.tool_call_id,
+        "compacted_count": message.compacted_count if message.is_summary else None,
     }
 
 

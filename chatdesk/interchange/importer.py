@@ -150,6 +150,15 @@ def _optional(record: dict[str, Any], name: str, where: str) -> str | None:
     return value
 
 
+def _tool_calls(item: dict[str, Any], where: str) -> list[dict[str, Any]] | None:
+    calls = item.get("tool_calls")
+    if calls is None:
+        return None
+    if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+        raise InterchangeError(f"{where}: 'tool_calls' must be a list of objects")
+    return calls
+
+
 def _chatdesk_chat(record: Any, index: int) -> ImportedChat:
     where = f"session {index + 1}"
     if not isinstance(record, dict):
@@ -180,6 +189,8 @@ def _chatdesk_chat(record: Any, index: int) -> ImportedChat:
                 # A reply that was still streaming when exported can no longer finish.
                 status="interrupted" if status == "streaming" else status,
                 error=_optional(item, "error", at),
+                tool_calls=_tool_calls(item, at),
+                tool_call_id=_optional(item, "tool_call_id", at),
             )
         )
     archived = record.get("archived_at")

@@ -7,6 +7,7 @@ changes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatdesk.domain import Message
+from chatdesk.domain import Message, validate_tool_calls
 from chatdesk.storage import tables
 from chatdesk.storage.content_codec import EncodedContent, decode_content
 
@@ -24,8 +25,11 @@ log = logging.getLogger(__name__)
 _m = tables.messages.c
 
 # A message as read_messages returns it: id, role, content_type, content, status, error,
-# created_at (rows rather than mappings: attribute access is the cheaper one per row).
-StoredMessage: TypeAlias = "Row[str, str, str, str, str, str | None, datetime]"
+# created_at, tool_calls, tool_call_id, compaction_id, compacted_count (rows rather than
+# mappings: attribute access is the cheaper one per row).
+StoredMessage: TypeAlias = (
+    "Row[str, str, str, str, str, str | None, datetime, str | None, str | None, str | None, int]"
+)
 
 # Inserts a message one past the last stored position of its session: even if memory and
 # disk ever disagreed about how many messages there are, a new message can be stored.
@@ -51,6 +55,10 @@ def message_row(
         "status": message.status,
         "error": message.error,
         "created_at": message.created_at,
+        "tool_calls": tool_calls_cell(message.tool_calls),
+        "tool_call_id": message.tool_call_id,
+        "compaction_id": message.compaction_id,
+        "compacted_count": message.compacted_count,
     }
     if position is None:
         del row["position"]
@@ -72,19 +80,38 @@ async def append_message(
     await conn.execute(_APPEND_MESSAGE, {**row, "of_session": session_id})
 
 
+async def insert_message(
+    conn: AsyncConnection,
+    session_id: str,
+    message: Message,
+    position: int,
+    encoded: EncodedContent,
+) -> None:
+    """Store ``message`` at ``position`` (a free one) of session ``session_id``."""
+    await conn.execute(
+        insert(tables.messages).values(**message_row(message, session_id, position, encoded))
+    )
+
+
 async def update_message(
     conn: AsyncConnection,
     message_id: str,
     encoded: EncodedContent,
     status: str,
     error: str | None,
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Store new content, status and error for message ``message_id``."""
-    await conn.execute(
-        update(tables.messages)
-        .where(_m.id == message_id)
-        .values(content_type=encoded.content_type, content=encoded.cell, status=status, error=error)
-    )
+    """Store new content, status, error (and tool calls) for message ``message_id``."""
+    values: dict[str, Any] = {
+        "content_type": encoded.content_type,
+        "content": encoded.cell,
+        "status": status,
+        "error": error,
+    }
+    if tool_calls is not None:
+        values["tool_calls"] = tool_calls_cell(tool_calls)
+    await conn.execute(update(tables.messages).where(_m.id == message_id).values(**values))
 
 
 async def replace_messages(
@@ -131,7 +158,19 @@ async def truncate_messages(conn: AsyncConnection, session_id: str, keep_count: 
 async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[StoredMessage]:
     """The stored messages of session ``session_id``, in history order."""
     query = (
-        select(_m.id, _m.role, _m.content_type, _m.content, _m.status, _m.error, _m.created_at)
+        select(
+            _m.id,
+            _m.role,
+            _m.content_type,
+            _m.content,
+            _m.status,
+            _m.error,
+            _m.created_at,
+            _m.tool_calls,
+            _m.tool_call_id,
+            _m.compaction_id,
+            _m.compacted_count,
+        )
         .where(_m.session_id == session_id)
         .order_by(_m.position)
     )
@@ -158,6 +197,28 @@ def build_history(
                 created_at=r.created_at,
                 status=r.status,
                 error=r.error,
+                tool_calls=tool_calls_of(r.tool_calls),
+                tool_call_id=r.tool_call_id,
+                compaction_id=r.compaction_id,
+                compacted_count=r.compacted_count or 0,
             )
         )
     return history
+
+
+def tool_calls_cell(tool_calls: list[dict[str, Any]] | None) -> str | None:
+    """The stored form of a message's tool calls (JSON), None when it has none."""
+    return None if not tool_calls else json.dumps(tool_calls, ensure_ascii=False)
+
+
+def tool_calls_of(cell: str | None) -> list[dict[str, Any]] | None:
+    """The stored tool calls, or None when there are none or the cell does not parse."""
+    if not cell:
+        return None
+    try:
+        calls = json.loads(cell)
+        validate_tool_calls(calls)
+    except (ValueError, RecursionError):
+        log.warning("ignoring unreadable stored tool calls")
+        return None
+    return calls or None

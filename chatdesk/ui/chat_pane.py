@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
+from chatdesk.ui.context_meter import ContextMeter
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.message_model import MessageListModel
 from chatdesk.ui.model_selector import ModelSelector
@@ -37,6 +38,7 @@ class ChatPane(QWidget):
         self.title.setFont(font)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.model_selector = ModelSelector(self)
+        self.context_meter = ContextMeter(self)
         self.settings_button = QToolButton(self)
         self.settings_button.setObjectName("settingsButton")
         self.settings_button.setAccessibleName("settingsButton")
@@ -47,6 +49,7 @@ class ChatPane(QWidget):
         header.setContentsMargins(16, 10, 12, 6)
         header.setSpacing(8)
         header.addWidget(self.title, 1)
+        header.addWidget(self.context_meter)
         header.addWidget(self.model_selector)
         header.addWidget(self.settings_button)
 

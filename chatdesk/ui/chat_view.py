@@ -57,6 +57,7 @@ class MessageDelegate(QStyledItemDelegate):
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
     branchRequested = Signal(str)
+    summaryActionRequested = Signal(str, str)
 
     def __init__(self, view: ChatView, model: MessageListModel, renderer: MessageRenderer) -> None:
         """A delegate for ``view`` over ``model``, laying messages out with ``renderer``."""
@@ -87,6 +88,7 @@ class MessageDelegate(QStyledItemDelegate):
         widget.editRequested.connect(self.editRequested)
         widget.regenerateRequested.connect(self.regenerateRequested)
         widget.branchRequested.connect(self.branchRequested)
+        widget.summaryActionRequested.connect(self.summaryActionRequested)
         return widget
 
     def setEditorData(self, editor: QWidget, index: _Index) -> None:
@@ -191,6 +193,11 @@ class ChatView(QListView):
         self._sync_editors()
         self._refresh_editors()
         return True
+
+    @property
+    def summaryActionRequested(self) -> SignalInstance:
+        """Emitted with (action, message id) when a summary row's action is clicked."""
+        return self._delegate.summaryActionRequested
 
     def row_width(self) -> int:
         """The width every row is laid out at."""

@@ -16,13 +16,22 @@ from collections.abc import Callable
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
 
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, utcnow
+from chatdesk.domain import Content, Session, SessionSummary, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.settings import Preferences
 from chatdesk.storage.database import StorageError
@@ -32,7 +41,11 @@ from chatdesk.ui.chat_controller import ChatController
 from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
+from chatdesk.ui.context_controller import ContextController
+from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
+from chatdesk.ui.task_controller import ScheduledTasksController
+from chatdesk.ui.task_list import DeleteQuestion, ScheduledSection, ask_how_to_delete
 from chatdesk.ui.window_state import remember_layout, restore_layout
 
 log = logging.getLogger(__name__)
@@ -69,8 +82,15 @@ class MainWindow(QMainWindow):
         *,
         secrets: KeyStore | None = None,
         confirm: ConfirmCallback = ask_to_confirm,
+        scheduler: TaskScheduler | None = None,
+        ask_delete_task: DeleteQuestion = ask_how_to_delete,
+        api: LocalApiService | None = None,
     ) -> None:
-        """Wire the window to the core objects it is handed (it creates none of them)."""
+        """Wire the window to the core objects it is handed (it creates none of them).
+
+        With a ``scheduler``, the sidebar lists its tasks in a Scheduled section (and
+        their chats there, not among the other chats).
+        """
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("ChatDesk")
@@ -81,6 +101,8 @@ class MainWindow(QMainWindow):
         self.save_preferences = save_preferences or (lambda: None)
         self.secrets = secrets
         self.confirm = confirm
+        # The local HTTP API over this window's manager (Settings → Local API turns it on).
+        self.api = api
         self.tasks = TaskSet(self._report)
         self.chat = ChatController(manager, engine, registry, self.tasks, self)
 
@@ -96,6 +118,22 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
+        self.context = ContextController(
+            manager,
+            engine,
+            self.tasks,
+            self.pane.context_meter,
+            self.pane.view,
+            self.pane.messages,
+            report=self._notify,
+            confirm=lambda parent, title, text: self.confirm(parent, title, text),
+            parent=self,
+        )
+        self.scheduler = scheduler
+        self.scheduled: ScheduledSection | None = None
+        self.task_controller: ScheduledTasksController | None = None
+        if scheduler is not None:
+            self._add_scheduled_section(scheduler, ask_delete_task)
         self._wire()
         restore_layout(self, self.splitter, self.preferences.window)
         from chatdesk.ui.find_keep import FindKeepController
@@ -132,7 +170,7 @@ class MainWindow(QMainWindow):
     async def load(self) -> None:
         """List the sessions and open the last one used (or a new chat on a first run)."""
         sessions = await self.manager.list_sessions(archived=False)
-        self.sidebar.model.set_sessions(sessions)
+        self.sidebar.model.set_sessions(s for s in sessions if self._listed_as_chat(s))
         # Chats that have been in the Trash for 30 days go for good, in the background.
         self.tasks.start(self.manager.purge_trash())
         self.refresh_model_choices()
@@ -147,6 +185,10 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
+        self.context.stop()
+        if self.scheduled is not None:
+            self.scheduled.detach()
+            self.notifier.hide()
         await self.chat.stop_all()
         await self.tasks.drain(SHUTDOWN_TIMEOUT)
         self.bridge.detach()
@@ -185,6 +227,11 @@ class MainWindow(QMainWindow):
         bridge.messageAdded.connect(self._on_message_added)
         bridge.messageUpdated.connect(pane.messages.on_message_updated)
         bridge.historyReplaced.connect(self._on_history_replaced)
+        # The context meter follows every change of the chat shown (debounced).
+        bridge.messageAdded.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.messageUpdated.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.historyReplaced.connect(self.context.changed)
+        bridge.sessionUpdated.connect(self.context.changed)
 
         sidebar.sessionActivated.connect(self.chat.request_open)
         sidebar.newSessionRequested.connect(self.new_session)
@@ -272,7 +319,7 @@ class MainWindow(QMainWindow):
 
     async def _add_row(self, session_id: str) -> None:
         session = await self.manager.get_session(session_id)
-        if session is not None and shiboken6.isValid(self):
+        if session is not None and shiboken6.isValid(self) and self._listed_as_chat(session):
             self.findkeep.sync_row(session)
 
     def _on_session_updated(self, session_id: str) -> None:
@@ -355,6 +402,9 @@ class MainWindow(QMainWindow):
             self.pane.composer.finish_edit()
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
+        self.context.refresh()
+        if self.task_controller is not None:
+            self.task_controller.session_shown(session)
         self.show_session_state()
         self.pane.composer.edit.setFocus()
 
@@ -420,8 +470,40 @@ class MainWindow(QMainWindow):
             on_change=self._settings_changed,
             notify=self._notify,
             tasks=self.tasks,
+            api=self.api,
             parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    # -- scheduled tasks -----------------------------------------------------------------
+
+    def scheduler_started(self) -> None:
+        """Show the scheduler's tasks (it loads them when it starts, after the window)."""
+        if self.scheduled is not None:
+            self.scheduled.reload()
+        if self.task_controller is not None and self.chat.current is not None:
+            self.task_controller.session_shown(self.chat.current)  # a task chat reopened
+
+    def _add_scheduled_section(self, scheduler: TaskScheduler, ask_delete: DeleteQuestion) -> None:
+        self.scheduled = ScheduledSection(
+            scheduler, self.registry, start=self.tasks.start, ask_delete=ask_delete
+        )
+        self.sidebar.add_section(self.scheduled)
+        icon = self.windowIcon()
+        self.notifier = RunNotifier(self, icon if not icon.isNull() else QApplication.windowIcon())
+        self.task_controller = ScheduledTasksController(
+            self,
+            scheduler,
+            self.scheduled,
+            self.notifier,
+            open_session=self.open_session,
+            current_session=lambda: self.chat.current,
+            refresh_current=self.show_session_state,
+            start=self.tasks.start,
+        )
+
+    def _listed_as_chat(self, session: Session | SessionSummary) -> bool:
+        """Whether the chat list shows ``session`` (task chats are in the Scheduled section)."""
+        return self.scheduled is None or session.kind != "task"

@@ -7,6 +7,7 @@ height computed without a widget always fits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
@@ -47,6 +48,16 @@ from chatdesk.ui.rendering import (
     MessageRenderer,
     TextPart,
     user_bubble_colour,
+)
+
+# What a summary row offers: show/hide the messages it replaced, edit it, undo it.
+SUMMARY_TOGGLE = "toggle"
+SUMMARY_EDIT = "edit"
+SUMMARY_UNDO = "undo"
+SUMMARY_ACTIONS = (
+    (SUMMARY_TOGGLE, "Show messages", "Show the messages this summary replaced"),
+    (SUMMARY_EDIT, "Edit summary", "Change what the model is told about earlier messages"),
+    (SUMMARY_UNDO, "Undo compaction", "Put the original messages back in place of the summary"),
 )
 
 STATUS_LABELS = {
@@ -196,6 +207,8 @@ class MessageWidget(QWidget):
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
     branchRequested = Signal(str)
+    # A summary row's actions: (SUMMARY_* action, message id).
+    summaryActionRequested = Signal(str, str)
 
     def __init__(self, parent: QWidget, renderer: MessageRenderer) -> None:
         """An empty message widget; :meth:`show_message` fills it."""
@@ -224,7 +237,20 @@ class MessageWidget(QWidget):
             "Branch from here: a new chat with the history up to this message",
             self._request_branch,
         )
-        for widget in (self._status, self._copy, self._edit, self._regenerate, self._branch):
+        self._summary_actions = {
+            action: self._action_button(text, tip, functools.partial(self._request_summary, action))
+            for action, text, tip in SUMMARY_ACTIONS
+        }
+        for action, button in self._summary_actions.items():
+            button.setObjectName(f"summary{action.capitalize()}Button")
+        for widget in (
+            self._status,
+            self._copy,
+            self._edit,
+            self._regenerate,
+            *self._summary_actions.values(),
+            self._branch,
+        ):
             row.addWidget(widget)
         muted = self.palette()
         muted.setColor(
@@ -255,6 +281,10 @@ class MessageWidget(QWidget):
     def message(self) -> Message | None:
         """The message shown."""
         return self._message
+
+    def summary_button(self, action: str) -> QToolButton:
+        """The button of a summary row's ``action`` (SUMMARY_TOGGLE, _EDIT or _UNDO)."""
+        return self._summary_actions[action]
 
     def part_widgets(self) -> list[QWidget]:
         """The text and image widgets of the message, in content order."""
@@ -293,6 +323,11 @@ class MessageWidget(QWidget):
         )
         self._copy.setVisible(message.status != "streaming")
         self._branch.setVisible(message.status != "streaming")
+        expanded = message.id in self._renderer.expanded
+        for action, button in self._summary_actions.items():
+            button.setVisible(message.is_summary)
+            if action == SUMMARY_TOGGLE:
+                button.setText("Hide messages" if expanded else "Show messages")
         self._place_actions(layout, is_user)
 
     def _ensure_part_widgets(self, layout: MessageLayout) -> None:
@@ -323,6 +358,10 @@ class MessageWidget(QWidget):
     def _request_edit(self) -> None:
         if self._message is not None:
             self.editRequested.emit(self._message.id)
+
+    def _request_summary(self, action: str) -> None:
+        if self._message is not None:
+            self.summaryActionRequested.emit(action, self._message.id)
 
     def _request_regenerate(self) -> None:
         if self._message is not None:

@@ -314,3 +314,41 @@ def test_export_and_import_from_the_command_line(tmp_path: Path) -> None:
     )
     assert missing.returncode == 1 and "no chat with id" in missing.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+async def test_json_export_keeps_tool_calls_and_compacted_originals(
+    manager: SessionManager, tmp_path: Path, db_path: Path
+) -> None:
+    session = await manager.create_session("Compacted")
+    first = await manager.add_message(session.id, "user", "an old question about owls")
+    second = await manager.add_message(session.id, "assistant", "an old answer about owls")
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    await manager.add_message(session.id, "assistant", "", tool_calls=[call])
+    await manager.add_message(session.id, "tool", "tool output", tool_call_id="call_1")
+    await manager.compact_messages(session.id, [first.id, second.id], "Summary: owls.")
+    # The index follows compaction too: the originals left the chat, the summary came.
+    assert await manager.search("old question") == []
+    assert len(await manager.search("summary owls")) == 1
+
+    out = tmp_path / "export.json"
+    await export_sessions(manager, [session.id], out, fmt="json")
+    record = json.loads(out.read_text("utf-8"))["sessions"][0]
+    assert [m["content"] for m in record["compacted_messages"]] == [
+        "an old question about owls",
+        "an old answer about owls",
+    ]
+    assert record["messages"][0]["compacted_count"] == 2
+    assert record["messages"][1]["tool_calls"] == [call]
+    assert record["messages"][2]["tool_call_id"] == "call_1"
+
+    fresh = await SessionManager.open(sqlite_url(tmp_path / "fresh.db"))
+    try:
+        await import_file(fresh, out)
+        copy = await fresh.require_session(session.id)
+        original = await manager.require_session(session.id)
+        assert [(m.role, m.content, m.tool_calls, m.tool_call_id) for m in copy.history] == [
+            (m.role, m.content, m.tool_calls, m.tool_call_id) for m in original.history
+        ]
+        assert not copy.history[0].is_summary  # the archive is not imported
+    finally:
+        await fresh.close()
