@@ -95,7 +95,7 @@ def create_search_index(connection: Connection) -> None:
 _WORD = re.compile(r"\w", re.UNICODE)
 
 
-def match_expression(query: str, *, column: str | None = None) -> str | None:
+def match_expression(query: str, *, column: str | None = None, prefix: bool = True) -> str | None:
     """An FTS5 MATCH expression for what a person typed, or None if it has no words.
 
     Every whitespace-separated term is quoted (so ``"``, ``*``, ``-``, ``NEAR``, ``AND``,
@@ -106,7 +106,8 @@ def match_expression(query: str, *, column: str | None = None) -> str | None:
     if not terms:
         return None
     quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
-    quoted[-1] += "*"
+    if prefix:
+        quoted[-1] += "*"
     expression = " ".join(quoted)
     if column is not None:
         expression = f"{{{column}}} : ({expression})"
@@ -180,9 +181,15 @@ async def search(
         return []
     # Hits in the Trash or of other owners are dropped after ranking: ask for spares.
     spare = 4 if owner is None and session_id is None else 20
-    common = (
-        await conn.execute(text(_PROBE_SQL), {"match": expression, "common": COMMON_MATCHES})
-    ).first() is not None
+    # When the words as typed (the last one whole) are already that common, the newest of
+    # those matches are the answer: the prefix would only add the cost of merging every
+    # longer word's list (FTS5 reads all of them for a word beyond the prefix indexes).
+    exact = match_expression(query, column="title" if titles_only else None, prefix=False)
+    common = await _is_common(conn, exact)
+    if common:
+        expression = exact or expression
+    else:
+        common = await _is_common(conn, expression)
     ranked = [
         row[0]
         for row in await conn.execute(
@@ -222,6 +229,13 @@ async def search(
         if len(hits) == limit:
             break
     return hits
+
+
+async def _is_common(conn: AsyncConnection, expression: str | None) -> bool:
+    if expression is None:
+        return False
+    found = await conn.execute(text(_PROBE_SQL), {"match": expression, "common": COMMON_MATCHES})
+    return found.first() is not None
 
 
 # Tokens as FTS5's unicode61 tokenizer sees them: runs of letters and digits.
