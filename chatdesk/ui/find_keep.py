@@ -168,6 +168,7 @@ class FindKeepController(QObject):
                 trash=trash,
                 confirm=self.window.confirm,
                 start=self.window.tasks.start,
+                delete=self.window.chat.delete,
                 parent=self.window,
             )
             dialog.openRequested.connect(lambda sid: self._start(self.open_hit(sid)))

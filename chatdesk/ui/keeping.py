@@ -98,14 +98,20 @@ class SessionBinDialog(QDialog):
         trash: bool,
         confirm: Callable[[QWidget, str, str], bool],
         start: Callable[[Coroutine[Any, Any, Any]], object],
+        delete: Callable[[str], Awaitable[None]],
         parent: QWidget | None = None,
     ) -> None:
-        """The Trash when ``trash``, else the Archive, over ``manager``; ``start`` runs tasks."""
+        """The Trash when ``trash``, else the Archive, over ``manager``.
+
+        ``start`` runs a background task; ``delete`` deletes a chat for good.
+        """
         super().__init__(parent)
         self.manager = manager
         self.trash = trash
         self._confirm = confirm
         self._start = start
+        # Deleting for good goes through the window, which first stops any reply into it.
+        self._delete = delete
         self.setObjectName("trashDialog" if trash else "archiveDialog")
         self.setWindowTitle("Trash" if trash else "Archive")
         self.resize(460, 420)
@@ -213,7 +219,7 @@ class SessionBinDialog(QDialog):
 
         async def work() -> None:
             for session_id in ids:
-                await self.manager.delete_session(session_id)
+                await self._delete(session_id)
 
         self._run(work)
 
@@ -229,7 +235,7 @@ class SessionBinDialog(QDialog):
 
         async def work() -> None:
             for session_id in ids:
-                await self.manager.delete_session(session_id)
+                await self._delete(session_id)
 
         self._run(work)
 

@@ -290,18 +290,6 @@ class MainWindow(QMainWindow):
         """Move a session to the Trash (Undo is offered for a few seconds)."""
         self.findkeep.move_to_trash(session_id)
 
-    def delete_session_for_good(self, session_id: str) -> None:
-        """Delete a session after the user confirms."""
-        row = self.sidebar.model.row_of(session_id)
-        title = self.sidebar.model.session_row(row).title if row is not None else "this chat"
-        if not self.confirm(
-            self,
-            "Delete chat",
-            f"Delete “{title}” and all its messages? This cannot be undone.",
-        ):
-            return
-        self.tasks.start(self.chat.delete(session_id))
-
     def _rename(self, session_id: str, title: str) -> None:
         self.tasks.start(self._persist_title(session_id, title))
 
