@@ -1,9 +1,10 @@
 """The ``chatdesk`` subcommands that run without a window (Qt-free).
 
 ``chatdesk serve`` runs the local HTTP API headless; ``chatdesk token`` creates, lists
-and revokes its tokens. ``chatdesk`` without a subcommand starts the window (see
-:mod:`chatdesk.app`). A subcommand is one entry of SUBCOMMANDS: a function of its
-arguments that returns the exit code.
+and revokes its tokens; ``chatdesk export`` and ``chatdesk import`` take chats out and
+in. ``chatdesk`` without a subcommand starts the window (see :mod:`chatdesk.app`). A
+subcommand is one entry of SUBCOMMANDS: a function of its arguments that returns the
+exit code.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatdesk.instance import DataFolderInUseError, hold_data_folder
 from chatdesk.settings import LOCAL_PROVIDER, StartupOptions, parse_startup_options
@@ -240,9 +241,87 @@ async def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export and import -------------------------------------------------------------------
+
+
+def _progress_printer(verb: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        if sys.stderr.isatty() or done == total:
+            end = "\n" if done == total else "\r"
+            print(f"{verb} {done}/{total} chats", end=end, file=sys.stderr, flush=True)
+
+    return report
+
+
+def export_command(argv: Sequence[str]) -> int:
+    """``chatdesk export --format markdown|json (--session ID | --all) OUT``."""
+    parser = argparse.ArgumentParser(prog="chatdesk export", description="Export chats.")
+    parser.add_argument("--format", choices=("markdown", "json"), required=True)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--session", help="id of the chat to export")
+    which.add_argument("--all", action="store_true", help="every chat not in the Trash")
+    parser.add_argument(
+        "out", type=Path, help="JSON file, or Markdown file (one chat) or folder (several)"
+    )
+    add_data_options(parser)
+    return _run_interchange("export", _export(parser.parse_args(argv)))
+
+
+async def _export(args: argparse.Namespace) -> int:
+    from chatdesk.interchange import export_sessions
+    from chatdesk.sessions import SessionManager
+
+    manager = await SessionManager.open(startup_options(args).database_url)
+    try:
+        ids = None if args.all else [args.session]
+        written = await export_sessions(
+            manager, ids, args.out, fmt=args.format, progress=_progress_printer("Exported")
+        )
+    finally:
+        await manager.close()
+    print(f"Wrote {len(written)} file(s) to {args.out}")
+    return 0
+
+
+def import_command(argv: Sequence[str]) -> int:
+    """``chatdesk import FILE``: a ChatGPT export (JSON or zip) or a ChatDesk JSON export."""
+    parser = argparse.ArgumentParser(prog="chatdesk import", description="Import chats.")
+    parser.add_argument("file", type=Path, help="conversations.json, its zip, or ChatDesk JSON")
+    add_data_options(parser)
+    return _run_interchange("import", _import(parser.parse_args(argv)))
+
+
+async def _import(args: argparse.Namespace) -> int:
+    from chatdesk.interchange import import_file
+    from chatdesk.sessions import SessionManager
+
+    manager = await SessionManager.open(startup_options(args).database_url)
+    try:
+        result = await import_file(manager, args.file, progress=_progress_printer("Imported"))
+    finally:
+        await manager.close()
+    print(
+        f"Imported {len(result.added)} new chat(s) from {args.file.name}; "
+        f"{result.skipped} already there."
+    )
+    return 0
+
+
+def _run_interchange(name: str, work: Coroutine[Any, Any, int]) -> int:
+    from chatdesk.interchange import InterchangeError
+
+    try:
+        return asyncio.run(work)
+    except (InterchangeError, StorageError, OSError) as exc:
+        print(f"chatdesk {name}: {exc}", file=sys.stderr)
+        return 1
+
+
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": serve_command,
     "token": token_command,
+    "export": export_command,
+    "import": import_command,
 }
 
 

@@ -325,6 +325,12 @@ class Session:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     history: list[Message] = field(default_factory=list)
+    pinned: bool = False
+    archived_at: datetime | None = None
+    trashed_at: datetime | None = None
+    # A branch: the chat and the message it was made from.
+    parent_session_id: str | None = None
+    parent_message_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in SESSION_KINDS:
@@ -361,6 +367,22 @@ class SessionSummary:
     created_at: datetime
     updated_at: datetime
     task_id: str | None = None
+    pinned: bool = False
+    archived_at: datetime | None = None
+    trashed_at: datetime | None = None
+    parent_session_id: str | None = None
+
+
+@dataclass(slots=True)
+class ImportedChat:
+    """A chat read from an export file, ready to be stored as a new session.
+
+    ``import_key`` says where it came from (e.g. ``chatgpt:<conversation id>``): a chat
+    whose key (or id) is already stored is skipped, so importing a file twice adds nothing.
+    """
+
+    session: Session
+    import_key: str
 
 
 @dataclass(frozen=True, slots=True)

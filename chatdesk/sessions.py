@@ -45,6 +45,7 @@ from chatdesk.domain import (
     DEFAULT_TITLE,
     MESSAGE_STATUSES,
     Content,
+    ImportedChat,
     Message,
     Session,
     SessionSummary,
@@ -56,7 +57,8 @@ from chatdesk.domain import (
 )
 from chatdesk.instance import refuse_if_in_use
 from chatdesk.storage import compaction as compaction_store
-from chatdesk.storage import image_rows, message_rows, session_rows
+from chatdesk.storage import image_rows, keeping, message_rows, session_rows
+from chatdesk.storage import search as search_storage
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
 from chatdesk.storage.database import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -65,6 +67,7 @@ from chatdesk.storage.database import (
     open_database,
     storage_error,
 )
+from chatdesk.storage.search import SearchHit
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,11 @@ _OFFLOAD_CHARS = 256 * 1024
 _OFFLOAD_BYTES = _OFFLOAD_CHARS * 3 // 4
 
 _T = TypeVar("_T")
+
+# How long a chat stays in the Trash before it is deleted for good.
+TRASH_RETENTION = timedelta(days=30)
+# Imported chats written per transaction: large imports commit in steps, not all at once.
+_IMPORT_BATCH = 100
 
 
 class SessionBusyError(RuntimeError):
@@ -241,10 +249,27 @@ class SessionManager:
             raise SessionNotFoundError(session_id)
         return session
 
-    async def list_sessions(self, *, owner: str | None = None) -> list[SessionSummary]:
-        """Every session (of ``owner`` if given), most recent activity first; no messages."""
+    async def list_sessions(
+        self,
+        *,
+        owner: str | None = None,
+        include_trashed: bool = False,
+        archived: bool | None = None,
+        trashed_only: bool = False,
+    ) -> list[SessionSummary]:
+        """Sessions (of ``owner`` if given), pinned first, then most recent activity; no messages.
+
+        Chats in the Trash are left out unless ``include_trashed`` (or ``trashed_only``);
+        ``archived`` True/False lists only archived/unarchived chats, None both.
+        """
         async with self._read() as conn:
-            return await session_rows.list_summaries(conn, owner)
+            return await session_rows.list_summaries(
+                conn,
+                owner,
+                include_trashed=include_trashed,
+                archived=archived,
+                trashed_only=trashed_only,
+            )
 
     async def update_session(self, session_id: str, **changes: Any) -> Session:
         """Change a session's title, system_prompt, provider or model, and persist it."""
@@ -816,6 +841,211 @@ class SessionManager:
             async with self._lock:
                 await _run_whole(unit())
             return session_id
+
+    # -- find and keep: search, trash, pin, archive, branches, import ------------------
+
+    async def search(
+        self,
+        query: str,
+        *,
+        owner: str | None = None,
+        limit: int = 50,
+        session_id: str | None = None,
+        titles_only: bool = False,
+    ) -> list[SearchHit]:
+        """The messages and titles best matching ``query`` (bm25), chats in the Trash left out.
+
+        Any text a person types is safe: every word is matched literally (the last one
+        also as a prefix); FTS syntax in it has no effect.
+        """
+        async with self._read() as conn:
+            return await search_storage.search(
+                conn,
+                query,
+                owner=owner,
+                limit=limit,
+                session_id=session_id,
+                titles_only=titles_only,
+            )
+
+    async def matching_message_ids(self, session_id: str, query: str) -> set[str]:
+        """The ids of the messages of ``session_id`` whose text matches ``query``."""
+        async with self._read() as conn:
+            return await search_storage.matching_message_ids(conn, session_id, query)
+
+    async def trash_session(self, session_id: str) -> Session:
+        """Move a chat to the Trash: out of the list and of search, purged after 30 days."""
+        return await self._set_columns(session_id, trashed_at=utcnow())
+
+    async def restore_session(self, session_id: str) -> Session:
+        """Take a chat out of the Trash, back where it was."""
+        return await self._set_columns(session_id, trashed_at=None)
+
+    async def set_pinned(self, session_id: str, pinned: bool) -> Session:
+        """Pin a chat to the top of the list, or unpin it."""
+        return await self._set_columns(session_id, pinned=bool(pinned))
+
+    async def set_archived(self, session_id: str, archived: bool) -> Session:
+        """Move a chat to the Archive (out of the main list), or back."""
+        return await self._set_columns(session_id, archived_at=utcnow() if archived else None)
+
+    async def purge_trash(self, older_than: timedelta = TRASH_RETENTION) -> int:
+        """Delete for good the chats that have been in the Trash longer than ``older_than``."""
+        cutoff = utcnow() - older_than
+        async with self._read() as conn:
+            doomed = await keeping.trashed_before(conn, cutoff)
+        purged = 0
+        for session_id in doomed:
+            purged += await self.delete_session(session_id)
+        return purged
+
+    async def branch_session(
+        self, session_id: str, message_id: str, *, title: str | None = None
+    ) -> Session:
+        """A new chat holding the history of ``session_id`` up to and including ``message_id``.
+
+        The messages are copies with new ids; their images are stored once, by hash, and
+        shared with the parent. The branch remembers the chat and message it came from.
+        """
+        parent = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(parent)
+            cut = next((i for i, m in enumerate(parent.history) if m.id == message_id), None)
+            if cut is None:
+                raise LookupError(f"session {session_id!r} has no message {message_id!r}")
+            copies = [
+                # A compaction's summary stays as text: the originals it stands for are
+                # archived with the parent, and undoing it belongs to the parent.
+                Message(
+                    role=m.role,
+                    content=copy.deepcopy(m.content),
+                    created_at=m.created_at,
+                    status=m.status,
+                    error=m.error,
+                    tool_calls=copy.deepcopy(m.tool_calls),
+                    tool_call_id=m.tool_call_id,
+                )
+                for m in parent.history[: cut + 1]
+            ]
+            branch = Session(
+                owner=parent.owner,
+                title=title or parent.title,
+                system_prompt=parent.system_prompt,
+                provider=parent.provider,
+                model=parent.model,
+                history=copies,
+                parent_session_id=parent.id,
+                parent_message_id=message_id,
+            )
+            branch.updated_at = branch.created_at
+            encoded = await _off_loop_if(
+                sum(_inline_image_chars(m.content) for m in copies) > _OFFLOAD_CHARS,
+                lambda: [encode_content(m.content) for m in copies],
+            )
+
+            async def unit() -> None:
+                async with self._transaction() as conn:
+                    await keeping.insert_whole_session(conn, branch, encoded, import_key=None)
+                self._sessions[branch.id] = branch
+                self._emit(SESSION_CREATED, branch.id)
+
+            await _run_whole(unit())
+        return branch
+
+    async def branches_of(self, session_id: str) -> list[SessionSummary]:
+        """The chats branched from ``session_id`` (not those in the Trash)."""
+        async with self._read() as conn:
+            return await session_rows.list_summaries(conn, None, parent_session_id=session_id)
+
+    async def import_chats(
+        self,
+        chats: Sequence[ImportedChat],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[str]:
+        """Store chats read from an export file as new sessions; return the ids added.
+
+        A chat whose import key or session id is already stored is skipped (never
+        changed), so importing the same file twice adds nothing. Everything is
+        validated before the first write: invalid content raises ValueError and writes
+        nothing. ``progress(done, total)`` is called as chats are written.
+        """
+        total = len(chats)
+        for chat in chats:
+            for message in chat.session.history:
+                validate_role(message.role)
+                _checked_status(message.status)
+        encoded = await asyncio.to_thread(
+            lambda: [[encode_content(m.content) for m in c.session.history] for c in chats]
+        )
+        async with self._read() as conn:
+            known_keys, known_ids, known_messages = await keeping.already_stored(
+                conn,
+                import_keys=[c.import_key for c in chats],
+                session_ids=[c.session.id for c in chats],
+                message_ids=[msg.id for c in chats for msg in c.session.history],
+            )
+        fresh: list[tuple[ImportedChat, list[EncodedContent]]] = []
+        seen_keys: set[str] = set()
+        for chat, stored in zip(chats, encoded, strict=True):
+            key, sid = chat.import_key, chat.session.id
+            if key in known_keys or key in seen_keys or sid in known_ids or sid in self._sessions:
+                continue
+            seen_keys.add(key)
+            for message in chat.session.history:
+                # A message id already used elsewhere gets a new one: ids are global.
+                if message.id in known_messages:
+                    message.id = new_id()
+                known_messages.add(message.id)
+            fresh.append((chat, stored))
+        skipped = total - len(fresh)
+        added: list[str] = []
+        if progress is not None:
+            progress(skipped, total)
+        for start in range(0, len(fresh), _IMPORT_BATCH):
+            batch = fresh[start : start + _IMPORT_BATCH]
+
+            async def unit(batch: list[tuple[ImportedChat, list[EncodedContent]]]) -> None:
+                async with self._transaction() as conn:
+                    for chat, stored in batch:
+                        await keeping.insert_whole_session(
+                            conn, chat.session, stored, import_key=chat.import_key
+                        )
+                for chat, _ in batch:
+                    added.append(chat.session.id)
+                    self._emit(SESSION_CREATED, chat.session.id)
+
+            async with self._lock:
+                await _run_whole(unit(batch))
+            if progress is not None:
+                progress(skipped + start + len(batch), total)
+        return added
+
+    async def read_session(self, session_id: str) -> Session | None:
+        """The session as stored, without keeping it in memory (for exports of many chats).
+
+        A session already in memory is returned from there (it is the newest state).
+        """
+        session = self._sessions.get(session_id)
+        if session is not None:
+            return session
+        async with self._lock:
+            return self._sessions.get(session_id) or await self._load_session(session_id)
+
+    async def _set_columns(self, session_id: str, **values: Any) -> Session:
+        session = await self.require_session(session_id)
+
+        async def unit() -> None:
+            async with self._transaction() as conn:
+                await keeping.set_session_columns(conn, session_id, **values)
+            for name, value in values.items():
+                setattr(session, name, value)
+            self._emit(SESSION_UPDATED, session_id)
+
+        async with self._lock:
+            self._check_live(session)
+            await _run_whole(unit())
+        return session
 
 
 def _refuse_if_streaming(session: Session, removed: Iterable[Message]) -> None:

@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from chatdesk.storage.search import create_search_index
+
 
 class StorageError(RuntimeError):
     """The database could not be opened or written; the message says what to do."""
@@ -138,12 +140,30 @@ def _add_tasks(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+def _add_find_and_keep(connection: Connection) -> None:
+    """v5: pin, archive, trash, branch and import columns, and the full-text index."""
+    for statement in (
+        "ALTER TABLE sessions ADD COLUMN pinned INTEGER DEFAULT '0' NOT NULL",
+        "ALTER TABLE sessions ADD COLUMN archived_at FLOAT",
+        "ALTER TABLE sessions ADD COLUMN trashed_at FLOAT",
+        "ALTER TABLE sessions ADD COLUMN parent_session_id VARCHAR",
+        "ALTER TABLE sessions ADD COLUMN parent_message_id VARCHAR",
+        "ALTER TABLE sessions ADD COLUMN import_key VARCHAR",
+        "CREATE INDEX ix_sessions_trashed_at ON sessions (trashed_at)",
+        "CREATE UNIQUE INDEX ux_sessions_import_key ON sessions (import_key)",
+        "CREATE INDEX ix_sessions_parent_session_id ON sessions (parent_session_id)",
+    ):
+        connection.execute(text(statement))
+    create_search_index(connection)
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     _create_schema_v1,
     _add_api_tokens,
     _add_tool_calls_and_compaction,
     _add_tasks,
+    _add_find_and_keep,
 )
 
 

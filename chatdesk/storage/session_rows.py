@@ -35,6 +35,11 @@ def session_row(session: Session) -> dict[str, Any]:
         "created_at": session.created_at,
         "updated_at": session.updated_at,
         "message_count": session.message_count,
+        "pinned": int(session.pinned),
+        "archived_at": session.archived_at,
+        "trashed_at": session.trashed_at,
+        "parent_session_id": session.parent_session_id,
+        "parent_message_id": session.parent_message_id,
     }
 
 
@@ -52,6 +57,11 @@ def session_from_row(row: RowMapping, history: list[Message]) -> Session:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         history=history,
+        pinned=bool(row["pinned"]),
+        archived_at=row["archived_at"],
+        trashed_at=row["trashed_at"],
+        parent_session_id=row["parent_session_id"],
+        parent_message_id=row["parent_message_id"],
     )
 
 
@@ -66,16 +76,48 @@ async def read_session(conn: AsyncConnection, session_id: str) -> RowMapping | N
     return (await conn.execute(query)).mappings().first()
 
 
-async def list_summaries(conn: AsyncConnection, owner: str | None) -> list[SessionSummary]:
-    """Every session (of ``owner`` if given), most recent activity first; no messages."""
+async def list_summaries(
+    conn: AsyncConnection,
+    owner: str | None,
+    *,
+    include_trashed: bool = False,
+    archived: bool | None = None,
+    trashed_only: bool = False,
+    parent_session_id: str | None = None,
+) -> list[SessionSummary]:
+    """Sessions (of ``owner`` if given), pinned first, then most recent activity.
+
+    The Trash is left out unless ``include_trashed`` (or ``trashed_only``); ``archived``
+    True/False keeps only archived/unarchived chats, None both; ``parent_session_id``
+    keeps the branches of that chat.
+    """
     s = _s
     query = select(
-        s.id, s.title, s.kind, s.owner, s.message_count, s.created_at, s.updated_at, s.task_id
-    ).order_by(s.updated_at.desc(), s.id)
+        s.id,
+        s.title,
+        s.kind,
+        s.owner,
+        s.message_count,
+        s.created_at,
+        s.updated_at,
+        s.task_id,
+        s.pinned,
+        s.archived_at,
+        s.trashed_at,
+        s.parent_session_id,
+    ).order_by(s.pinned.desc(), s.updated_at.desc(), s.id)
     if owner is not None:
         query = query.where(s.owner == owner)
+    if trashed_only:
+        query = query.where(s.trashed_at.is_not(None))
+    elif not include_trashed:
+        query = query.where(s.trashed_at.is_(None))
+    if archived is not None:
+        query = query.where(s.archived_at.is_not(None) if archived else s.archived_at.is_(None))
+    if parent_session_id is not None:
+        query = query.where(s.parent_session_id == parent_session_id)
     rows = (await conn.execute(query)).all()
-    return [SessionSummary(*row) for row in rows]
+    return [SessionSummary(*row[:8], bool(row[8]), *row[9:]) for row in rows]
 
 
 async def update_fields(conn: AsyncConnection, session_id: str, changes: Mapping[str, Any]) -> None:

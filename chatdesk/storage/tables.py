@@ -50,7 +50,20 @@ sessions = Table(
     Column("created_at", UTCTimestamp, nullable=False),
     Column("updated_at", UTCTimestamp, nullable=False),
     Column("message_count", Integer, nullable=False, server_default="0"),
+    # Find and keep (schema v2): pinned chats sort first; archived and trashed chats
+    # leave the main list (the Trash is purged after 30 days); a branch points at the
+    # chat and message it was made from; an imported chat remembers where it came from,
+    # so importing the same file again adds nothing.
+    Column("pinned", Integer, nullable=False, server_default="0"),
+    Column("archived_at", UTCTimestamp),
+    Column("trashed_at", UTCTimestamp),
+    Column("parent_session_id", String),
+    Column("parent_message_id", String),
+    Column("import_key", String),
     Index("ix_sessions_updated_at", "updated_at"),
+    Index("ix_sessions_trashed_at", "trashed_at"),
+    Index("ux_sessions_import_key", "import_key", unique=True),
+    Index("ix_sessions_parent_session_id", "parent_session_id"),
     Index("ix_sessions_owner_updated_at", "owner", "updated_at"),
     # At most one session per scheduled task, enforced by the database itself.
     Index(
@@ -173,4 +186,18 @@ tasks = Table(
     Column("last_note", Text),
     # A run finished since the user last opened the task's session.
     Column("unread", Boolean, nullable=False, server_default="0"),
+)
+
+# The rows the full-text index (search_fts, an FTS5 table that SQLAlchemy does not
+# describe) is built over: one per message (its text) and one per session (its title).
+# Kept by triggers; see chatdesk.storage.search.
+search_docs = Table(
+    "search_docs",
+    metadata,
+    Column("rowid", Integer, primary_key=True),
+    Column("doc_id", String, nullable=False),
+    Column("session_id", String, nullable=False),
+    Column("title", Text, nullable=False, server_default=""),
+    Column("body", Text, nullable=False, server_default=""),
+    Index("ux_search_docs_doc_id", "doc_id", unique=True),
 )

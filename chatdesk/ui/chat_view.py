@@ -56,6 +56,7 @@ class MessageDelegate(QStyledItemDelegate):
 
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
+    branchRequested = Signal(str)
     summaryActionRequested = Signal(str, str)
 
     def __init__(self, view: ChatView, model: MessageListModel, renderer: MessageRenderer) -> None:
@@ -87,15 +88,16 @@ class MessageDelegate(QStyledItemDelegate):
         widget.editRequested.connect(self.editRequested)
         widget.regenerateRequested.connect(self.regenerateRequested)
         widget.moreRequested.connect(self._view.show_more)
+        widget.branchRequested.connect(self.branchRequested)
         widget.summaryActionRequested.connect(self.summaryActionRequested)
         return widget
 
     def setEditorData(self, editor: QWidget, index: _Index) -> None:
         """Show the row's current message in its widget."""
         if isinstance(editor, MessageWidget):
-            editor.show_message(
-                index.data(MessageRole), self.layout_for(index), bool(index.data(IsLastReplyRole))
-            )
+            message = index.data(MessageRole)
+            editor.show_message(message, self.layout_for(index), bool(index.data(IsLastReplyRole)))
+            editor.set_highlighted(message.id == self._view.highlighted_message_id)
 
     def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: _Index) -> None:
         """Messages are read-only here; edits go through the engine."""
@@ -124,6 +126,8 @@ class ChatView(QListView):
         # size, row heights): a streamed token that changes none of these needs no sync.
         self._synced_for: tuple[int, int, int, int, int] | None = None
         self._heights_generation = 0
+        # The message a search hit or Ctrl+F led to, outlined until another is chosen.
+        self.highlighted_message_id: str | None = None
         self.setObjectName("chatView")
         self.setAccessibleName("chatView")
         self.renderer = MessageRenderer(self.font(), self.palette())
@@ -158,6 +162,38 @@ class ChatView(QListView):
     def regenerateRequested(self) -> SignalInstance:
         """Emitted with the last reply's id when its Regenerate action is clicked."""
         return self._delegate.regenerateRequested
+
+    @property
+    def branchRequested(self) -> SignalInstance:
+        """Emitted with a message's id when its Branch action is clicked."""
+        return self._delegate.branchRequested
+
+    def reveal_message(self, message_id: str | None) -> bool:
+        """Scroll ``message_id`` into the middle of the view and outline it.
+
+        Older pages are loaded as needed; None just removes the outline. False when the
+        session shown has no such message.
+        """
+        self.highlighted_message_id = message_id
+        if message_id is None:
+            self._refresh_editors()
+            return False
+        row = self._model.row_of(message_id)
+        while row is None and self._model.can_load_older():
+            self._model.load_older()
+            row = self._model.row_of(message_id)
+        if row is None:
+            self._refresh_editors()
+            return False
+        self.doItemsLayout()
+        self._follow_bottom = False
+        self.scrollTo(self._model.index(row), QAbstractItemView.ScrollHint.PositionAtCenter)
+        self._follow_bottom = self.verticalScrollBar().value() >= (
+            self.verticalScrollBar().maximum() - _BOTTOM_SLACK
+        )
+        self._sync_editors()
+        self._refresh_editors()
+        return True
 
     @property
     def summaryActionRequested(self) -> SignalInstance:
@@ -224,6 +260,7 @@ class ChatView(QListView):
         self._synced_for = None
 
     def _after_reset(self) -> None:
+        self.highlighted_message_id = None
         self._follow_bottom = True
         self.scrollToBottom()
         self._sync_editors()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -136,6 +136,9 @@ class MainWindow(QMainWindow):
             self._add_scheduled_section(scheduler, ask_delete_task)
         self._wire()
         restore_layout(self, self.splitter, self.preferences.window)
+        from chatdesk.ui.find_keep import FindKeepController
+
+        self.findkeep = FindKeepController(self)
 
     # -- public handles (tests and the self-test drive the window through these) ----------
 
@@ -166,8 +169,10 @@ class MainWindow(QMainWindow):
 
     async def load(self) -> None:
         """List the sessions and open the last one used (or a new chat on a first run)."""
-        sessions = await self.manager.list_sessions()
+        sessions = await self.manager.list_sessions(archived=False)
         self.sidebar.model.set_sessions(s for s in sessions if self._listed_as_chat(s))
+        # Chats that have been in the Trash for 30 days go for good, in the background.
+        self.tasks.start(self.manager.purge_trash())
         self.refresh_model_choices()
         wanted = self.preferences.window.get("last_session")
         known = {s.id for s in sessions}
@@ -198,6 +203,14 @@ class MainWindow(QMainWindow):
             self.save_preferences()
         except OSError as exc:
             log.warning("could not save the window state: %s", exc)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """An export file dragged over the window can be dropped to import it."""
+        self.findkeep.drag_enter(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Import the export file dropped on the window."""
+        self.findkeep.drop(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Save the window state on the way out."""
@@ -274,16 +287,8 @@ class MainWindow(QMainWindow):
         return session
 
     def delete_session(self, session_id: str) -> None:
-        """Delete a session after the user confirms."""
-        row = self.sidebar.model.row_of(session_id)
-        title = self.sidebar.model.session_row(row).title if row is not None else "this chat"
-        if not self.confirm(
-            self,
-            "Delete chat",
-            f"Delete “{title}” and all its messages? This cannot be undone.",
-        ):
-            return
-        self.tasks.start(self.chat.delete(session_id))
+        """Move a session to the Trash (Undo is offered for a few seconds)."""
+        self.findkeep.move_to_trash(session_id)
 
     def _rename(self, session_id: str, title: str) -> None:
         self.tasks.start(self._persist_title(session_id, title))
@@ -303,7 +308,7 @@ class MainWindow(QMainWindow):
     async def _add_row(self, session_id: str) -> None:
         session = await self.manager.get_session(session_id)
         if session is not None and shiboken6.isValid(self) and self._listed_as_chat(session):
-            self.sidebar.model.upsert(session)
+            self.findkeep.sync_row(session)
 
     def _on_session_updated(self, session_id: str) -> None:
         self._show_row_of(session_id)

@@ -166,6 +166,13 @@ class Bubble(QWidget):
         """A bubble whose role is set by :meth:`set_user`."""
         super().__init__(parent)
         self._user = False
+        self._highlighted = False
+
+    def set_highlighted(self, highlighted: bool) -> None:
+        """Outline the bubble in the accent colour (a search hit or a find match)."""
+        if highlighted != self._highlighted:
+            self._highlighted = highlighted
+            self.update()
 
     def set_user(self, user: bool) -> None:
         """Tint the bubble (the user's messages) or leave it clear (replies)."""
@@ -175,6 +182,16 @@ class Bubble(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         """Paint the tint from the palette, so it follows light and dark themes."""
+        if self._highlighted:
+            marker = QPainter(self)
+            marker.setRenderHint(QPainter.RenderHint.Antialiasing)
+            accent = self.palette().color(QPalette.ColorRole.Highlight)
+            fill = QColor(accent)
+            fill.setAlphaF(0.12)
+            marker.setPen(accent)
+            marker.setBrush(fill)
+            marker.drawRoundedRect(self.rect().adjusted(1, 1, -1, -1), 14, 14)
+            marker.end()
         if not self._user:
             return
         painter = QPainter(self)
@@ -191,6 +208,7 @@ class MessageWidget(QWidget):
     regenerateRequested = Signal(str)
     # A collapsed long message asks to show more of itself (the view re-lays it out).
     moreRequested = Signal(str)
+    branchRequested = Signal(str)
     # A summary row's actions: (SUMMARY_* action, message id).
     summaryActionRequested = Signal(str, str)
 
@@ -219,6 +237,11 @@ class MessageWidget(QWidget):
         self._more = self._action_button(
             "Show more", "Show more of this long message", self._request_more
         )
+        self._branch = self._action_button(
+            "Branch",
+            "Branch from here: a new chat with the history up to this message",
+            self._request_branch,
+        )
         self._summary_actions = {
             action: self._action_button(text, tip, functools.partial(self._request_summary, action))
             for action, text, tip in SUMMARY_ACTIONS
@@ -232,6 +255,7 @@ class MessageWidget(QWidget):
             self._edit,
             self._regenerate,
             *self._summary_actions.values(),
+            self._branch,
         ):
             row.addWidget(widget)
         muted = self.palette()
@@ -308,6 +332,7 @@ class MessageWidget(QWidget):
         self._more.setVisible(hidden > 0)
         if hidden:
             self._more.setText(f"Show more ({hidden:,} more characters)")
+        self._branch.setVisible(message.status != "streaming")
         expanded = message.id in self._renderer.expanded
         for action, button in self._summary_actions.items():
             button.setVisible(message.is_summary)
@@ -355,3 +380,11 @@ class MessageWidget(QWidget):
     def _request_regenerate(self) -> None:
         if self._message is not None:
             self.regenerateRequested.emit(self._message.id)
+
+    def _request_branch(self) -> None:
+        if self._message is not None:
+            self.branchRequested.emit(self._message.id)
+
+    def set_highlighted(self, highlighted: bool) -> None:
+        """Mark this message as the one a search or find led to."""
+        self._bubble.set_highlighted(highlighted)

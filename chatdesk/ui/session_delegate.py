@@ -28,9 +28,12 @@ from chatdesk.ui.session_model import (
     TASK_SECTION_TITLE,
     KindRole,
     OwnerRole,
+    PinnedRole,
     UpdatedAtRole,
     relative_time,
 )
+
+PIN_MARK = "📌"
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -99,6 +102,20 @@ class SessionDelegate(QStyledItemDelegate):
                 painter, option, text_rect, stamp_width, str(owner), selected
             )
         title = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+        if index.data(PinnedRole):
+            mark = PIN_MARK if option.fontMetrics.inFontUcs4(ord(PIN_MARK)) else "★"
+            mark_width = option.fontMetrics.horizontalAdvance(mark) + 4
+            painter.drawText(
+                QRect(
+                    text_rect.right() - stamp_width - mark_width - 4,
+                    text_rect.top(),
+                    mark_width,
+                    text_rect.height(),
+                ),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                mark,
+            )
+            stamp_width += mark_width + 4
         title_width = max(10, text_rect.width() - stamp_width - 10 - badge_width)
         elided = option.fontMetrics.elidedText(title, Qt.TextElideMode.ElideRight, title_width)
         painter.setPen(palette.color(QPalette.ColorRole.Text))

@@ -13,7 +13,6 @@ from PySide6.QtCore import (
     QAbstractItemModel,
     QItemSelectionModel,
     QModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
@@ -32,12 +31,18 @@ from PySide6.QtWidgets import (
     QListView,
     QMenu,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from chatdesk.ui.session_delegate import SessionDelegate
-from chatdesk.ui.session_model import SessionIdRole, SessionListModel
+from chatdesk.ui.session_model import (
+    PinnedRole,
+    SessionIdRole,
+    SessionListModel,
+    TitleFilterProxy,
+)
 
 
 class SessionListView(QListView):
@@ -98,6 +103,9 @@ class SessionSidebar(QWidget):
     sessionActivated = Signal(str)
     newSessionRequested = Signal()
     deleteRequested = Signal(str)
+    pinRequested = Signal(str)
+    archiveRequested = Signal(str)
+    exportRequested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         """An empty sidebar; fill ``model`` with :meth:`SessionListModel.set_sessions`."""
@@ -105,10 +113,7 @@ class SessionSidebar(QWidget):
         self.setObjectName("sessionSidebar")
         self._open_id: str | None = None
         self.model = SessionListModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterRole(Qt.ItemDataRole.DisplayRole)
+        self.proxy = TitleFilterProxy(self.model, self)
 
         self.new_button = QPushButton("New chat")
         self.new_button.setObjectName("newSessionButton")
@@ -121,13 +126,17 @@ class SessionSidebar(QWidget):
         self.filter.setAccessibleName("sessionFilter")
         self.filter.setPlaceholderText("Search chats")
         self.filter.setClearButtonEnabled(True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter.textChanged.connect(self.proxy.set_needle)
         self.list = SessionListView()
         self.list.setObjectName("sessionList")
         self.list.setAccessibleName("sessionList")
         self.list.setModel(self.proxy)
         self.list.setItemDelegate(SessionDelegate(self.list))
         self.list.setUniformItemSizes(False)
+        # Rows are measured in batches: typing a filter over thousands of chats shows the
+        # first screenful at once instead of measuring every row first.
+        self.list.setLayoutMode(QListView.LayoutMode.Batched)
+        self.list.setBatchSize(200)
         self.list.setMouseTracking(True)
         self.list.setFrameShape(QListView.Shape.NoFrame)
         # The list blends into the sidebar panel; rows draw their own hover/selection.
@@ -165,9 +174,17 @@ class SessionSidebar(QWidget):
         self.proxy.modelReset.connect(self._update_empty_label)
         self.proxy.layoutChanged.connect(self._update_empty_label)
 
+        # Archive, Trash, import and export live behind this button.
+        self.menu_button = QToolButton(self)
+        self.menu_button.setObjectName("libraryMenuButton")
+        self.menu_button.setAccessibleName("libraryMenuButton")
+        self.menu_button.setText("⋯")
+        self.menu_button.setToolTip("Archive, Trash, import and export")
+        self.menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(self.new_button)
+        top.addWidget(self.new_button, 1)
+        top.addWidget(self.menu_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 10, 4, 8)
         layout.setSpacing(8)
@@ -276,10 +293,16 @@ class SessionSidebar(QWidget):
         menu = QMenu(self)
         rename = QAction("Rename", menu)
         rename.triggered.connect(lambda: self.list.edit(index))
-        delete = QAction("Delete…", menu)
+        pin = QAction("Unpin" if index.data(PinnedRole) else "Pin to top", menu)
+        pin.triggered.connect(lambda: self.pinRequested.emit(session_id))
+        archive = QAction("Archive", menu)
+        archive.triggered.connect(lambda: self.archiveRequested.emit(session_id))
+        export = QAction("Export…", menu)
+        export.triggered.connect(lambda: self.exportRequested.emit(session_id))
+        delete = QAction("Move to Trash", menu)
         delete.triggered.connect(lambda: self.deleteRequested.emit(session_id))
-        menu.addAction(rename)
-        menu.addAction(delete)
+        for action in (rename, pin, archive, export, delete):
+            menu.addAction(action)
         menu.exec(self.list.viewport().mapToGlobal(position))
 
     def _update_empty_label(self) -> None:

@@ -7,6 +7,7 @@ change never re-sorts or resets thousands of rows.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
+    QSortFilterProxyModel,
     Qt,
     Signal,
 )
@@ -30,6 +32,7 @@ UpdatedAtRole = Qt.ItemDataRole.UserRole + 3
 # that made it (the delegate marks those rows).
 OwnerRole = Qt.ItemDataRole.UserRole + 4
 LOCAL_OWNER = "local"
+PinnedRole = Qt.ItemDataRole.UserRole + 5
 
 TASK_SECTION_TITLE = "Scheduled tasks"
 
@@ -68,11 +71,19 @@ class SessionRow:
     kind: str
     updated_at: datetime
     owner: str = LOCAL_OWNER
+    pinned: bool = False
 
     @classmethod
     def of(cls, session: Session | SessionSummary) -> SessionRow:
         """The row for a session or a session summary."""
-        return cls(session.id, session.title, session.kind, session.updated_at, session.owner)
+        return cls(
+            session.id,
+            session.title,
+            session.kind,
+            session.updated_at,
+            session.owner,
+            session.pinned,
+        )
 
 
 class SessionListModel(QAbstractListModel):
@@ -115,6 +126,7 @@ class SessionListModel(QAbstractListModel):
             return
         current = self._rows[row]
         current.title = incoming.title
+        current.pinned = incoming.pinned
         current.updated_at = max(current.updated_at, incoming.updated_at)
         self._move_into_place(row)
 
@@ -185,6 +197,8 @@ class SessionListModel(QAbstractListModel):
             return item.kind
         if role == UpdatedAtRole:
             return item.updated_at
+        if role == PinnedRole:
+            return item.pinned
         return None
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
@@ -206,8 +220,9 @@ class SessionListModel(QAbstractListModel):
         return True
 
 
-def _order_key(row: SessionRow) -> tuple[bool, float, str]:
-    return (row.kind == "task", -_timestamp(row.updated_at), row.id)
+def _order_key(row: SessionRow) -> tuple[bool, bool, float, str]:
+    # Pinned chats stay at the top of their section.
+    return (row.kind == "task", not row.pinned, -_timestamp(row.updated_at), row.id)
 
 
 def _timestamp(when: datetime) -> float:
@@ -224,3 +239,52 @@ def _bisect(rows: list[SessionRow], item: SessionRow) -> int:
         else:
             high = middle
     return low
+
+
+def fold_title(text: str) -> str:
+    """``text`` without case or accents, for matching titles as typed ("cafe" finds "Café")."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+class TitleFilterProxy(QSortFilterProxyModel):
+    """The sidebar's title filter, as fast as typing needs over 10,000 chats.
+
+    Qt's own fixed-string filter asks the (Python) model for every row's title through a
+    QVariant on each keystroke, about 30 ms for 10,000 chats; this reads the rows directly.
+    """
+
+    def __init__(self, source: SessionListModel, parent: QObject | None = None) -> None:
+        """A proxy over ``source`` that shows every row until :meth:`set_needle`."""
+        super().__init__(parent)
+        self._source = source
+        self._needle = ""
+        self._folded: dict[str, str] = {}  # title -> folded title
+        self.setSourceModel(source)
+
+    @property
+    def needle(self) -> str:
+        """The folded text titles must contain ("" shows every row)."""
+        return self._needle
+
+    def set_needle(self, text: str) -> None:
+        """Show only the rows whose title contains ``text`` (case and accents ignored)."""
+        needle = fold_title(text.strip())
+        if needle == self._needle:
+            return
+        self._needle = needle
+        # One layout change rather than a removal signal per hidden range (thousands for
+        # the first letter typed, each reaching the view and the sidebar's slots).
+        self.invalidate()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
+        """Whether the title of ``source_row`` contains the needle."""
+        if not self._needle:
+            return True
+        title = self._source.session_row(source_row).title
+        folded = self._folded.get(title)
+        if folded is None:
+            folded = self._folded[title] = fold_title(title)
+        return self._needle in folded

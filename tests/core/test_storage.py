@@ -19,8 +19,8 @@ from chatdesk.storage.tables import metadata
 from tests.core.conftest import make_png, png_data_url, query
 
 
-def add_pinned_column(connection: Connection) -> None:
-    connection.execute(text("ALTER TABLE sessions ADD COLUMN pinned INTEGER DEFAULT 0"))
+def add_colour_column(connection: Connection) -> None:
+    connection.execute(text("ALTER TABLE sessions ADD COLUMN colour INTEGER DEFAULT 0"))
 
 
 async def test_new_database_is_at_the_latest_version_with_wal(db_url: str, db_path: Path) -> None:
@@ -40,7 +40,7 @@ async def test_migration_runs_after_a_backup_of_the_old_file(db_url: str, db_pat
     await manager.add_message(session.id, "user", "do not lose me")
     await manager.close()
 
-    engine = await open_database(db_url, migrations=(*MIGRATIONS, add_pinned_column))
+    engine = await open_database(db_url, migrations=(*MIGRATIONS, add_colour_column))
     await engine.dispose()
 
     latest = len(MIGRATIONS)
@@ -49,7 +49,7 @@ async def test_migration_runs_after_a_backup_of_the_old_file(db_url: str, db_pat
     assert query(backups[0], "SELECT content FROM messages") == [("do not lose me",)]
     assert query(backups[0], "SELECT version FROM schema_version") == [(latest,)]
     assert query(db_path, "SELECT version FROM schema_version") == [(latest + 1,)]
-    assert query(db_path, "SELECT title, pinned FROM sessions") == [("precious", 0)]
+    assert query(db_path, "SELECT title, colour FROM sessions") == [("precious", 0)]
     assert query(db_path, "SELECT content FROM messages") == [("do not lose me",)]
 
 

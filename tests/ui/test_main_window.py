@@ -244,17 +244,15 @@ def test_rename_filter_and_delete_sessions_from_the_sidebar(harness: Harness, qt
     window.findChild(QLineEdit, "sessionFilter").clear()
     assert sidebar.proxy.rowCount() == 4
 
-    # Delete asks first; "no" keeps the session, "yes" deletes it.
+    # Delete moves the chat to the Trash at once, without a question (Undo is offered).
     sidebar.select_session(target.id)
-    harness.confirm_answer = False
-    qtbot.keyClick(sidebar.list, Qt.Key.Key_Delete)
-    assert len(harness.confirmations) == 1 and "Renamed chat" in harness.confirmations[0]
-    assert sidebar.model.row_of(target.id) is not None
-    harness.confirm_answer = True
     qtbot.keyClick(sidebar.list, Qt.Key.Key_Delete)
     wait_for(qtbot, lambda: sidebar.model.row_of(target.id) is None)
+    assert harness.confirmations == []
     remaining = {s.id for s in run(qtbot, manager.list_sessions())}
     assert target.id not in remaining and len(remaining) == 3
+    trashed = run(qtbot, manager.list_sessions(trashed_only=True))
+    assert [s.id for s in trashed] == [target.id]
 
 
 def test_a_server_error_shows_a_banner_and_retry_recovers(
