@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
@@ -35,19 +35,27 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.domain import Message, content_text
+from chatdesk.ui.code_blocks import language_label
 from chatdesk.ui.rendering import (
     ACTION_BAR_HEIGHT,
     ACTION_GAP,
     BUBBLE_PAD_H,
     BUBBLE_PAD_V,
+    CODE_HEADER_HEIGHT,
+    CODE_PAD,
     PART_SPACING,
     ROW_MARGIN_V,
+    CodePart,
     ImagePart,
     MessageLayout,
     MessageRenderer,
     TextPart,
+    code_background,
     user_bubble_colour,
 )
+
+# How long a Copy button says "Copied" after a click.
+COPIED_FEEDBACK_MS = 1500
 
 STATUS_LABELS = {
     "cancelled": "Stopped",
@@ -82,6 +90,104 @@ class MessageText(QTextBrowser):
     def wheelEvent(self, event: QWheelEvent) -> None:
         """Let the wheel scroll the chat, not this (never scrollable) block."""
         event.ignore()
+
+
+def flash_copied(button: QToolButton) -> None:
+    """Say "Copied" on ``button`` for a moment, so a click visibly did something."""
+    original = button.property("idleText") or button.text()
+    button.setProperty("idleText", original)
+    button.setText("Copied")
+
+    def restore() -> None:
+        if button.text() == "Copied":
+            button.setText(original)
+
+    QTimer.singleShot(COPIED_FEEDBACK_MS, button, restore)
+
+
+class CodeText(MessageText):
+    """Code lines as written: never wrapped, scrolled sideways when wider than the block."""
+
+    def __init__(self, parent: QWidget) -> None:
+        """An unwrapped text browser; its scroll bar is set by :meth:`set_scrolls`."""
+        super().__init__(parent)
+        self.setLineWrapMode(QTextBrowser.LineWrapMode.NoWrap)
+        self.setObjectName("codeText")
+
+    def set_scrolls(self, scrolls: bool) -> None:
+        """Show the horizontal scroll bar exactly when the layout counted one."""
+        self.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOn
+            if scrolls
+            else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """Sideways wheel moves the code; the vertical wheel scrolls the chat."""
+        delta = event.angleDelta()
+        if abs(delta.x()) > abs(delta.y()) and self.horizontalScrollBar().maximum() > 0:
+            QTextBrowser.wheelEvent(self, event)
+        else:
+            event.ignore()
+
+
+class CodeBlock(QWidget):
+    """A fenced code block: language label and Copy button over the highlighted code."""
+
+    def __init__(self, parent: QWidget) -> None:
+        """An empty block; :meth:`show_code` fills it."""
+        super().__init__(parent)
+        self.setObjectName("codeBlock")
+        self._code = ""
+        self.label = QLabel(self)
+        self.label.setObjectName("codeLanguage")
+        self.copy_button = QToolButton(self)
+        self.copy_button.setObjectName("copyCodeButton")
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy this code")
+        self.copy_button.setAccessibleName("Copy this code")
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.clicked.connect(self._copy)
+        self.text = CodeText(self)
+
+    @property
+    def code(self) -> str:
+        """The code shown, as it would be copied."""
+        return self._code
+
+    def show_code(self, part: CodePart) -> None:
+        """Show ``part``: the label, then its document below, padded inside the block."""
+        self._code = part.code
+        self.label.setText(language_label(part.language))
+        self.text.show_document(part.document)
+        self.text.set_scrolls(part.scrolls)
+        hint = self.copy_button.sizeHint()
+        button_height = min(hint.height(), CODE_HEADER_HEIGHT)
+        top = (CODE_HEADER_HEIGHT - button_height) // 2
+        self.copy_button.setGeometry(
+            part.width - hint.width() - 4, top, hint.width(), button_height
+        )
+        self.label.setGeometry(
+            CODE_PAD, 0, part.width - hint.width() - CODE_PAD - 8, CODE_HEADER_HEIGHT
+        )
+        self.text.setGeometry(
+            CODE_PAD,
+            CODE_HEADER_HEIGHT,
+            part.width - 2 * CODE_PAD,
+            part.height - CODE_HEADER_HEIGHT - CODE_PAD,
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """A rounded box in the code background colour, a shade darker behind the header."""
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(code_background(self.palette()))
+        painter.drawRoundedRect(self.rect(), 8, 8)
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._code)
+        flash_copied(self.copy_button)
 
 
 class ImageThumbnail(QLabel):
@@ -187,7 +293,7 @@ class MessageWidget(QWidget):
         self._message: Message | None = None
         self._layout: MessageLayout | None = None
         self._bubble = Bubble(self)
-        self._parts: list[MessageText | ImageThumbnail] = []
+        self._parts: list[MessageText | ImageThumbnail | CodeBlock] = []
         self._actions = QWidget(self)
         row = QHBoxLayout(self._actions)
         row.setContentsMargins(0, 0, 0, 0)
@@ -260,6 +366,8 @@ class MessageWidget(QWidget):
                     x = layout.bubble_width - BUBBLE_PAD_H - part.width
                 widget.setFixedSize(part.width, part.height)
                 widget.show_image(self._renderer, part)
+            elif isinstance(part, CodePart) and isinstance(widget, CodeBlock):
+                widget.show_code(part)
             widget.setGeometry(x, y, part.width, part.height)
             y += part.height + PART_SPACING
         self._status.setText(STATUS_LABELS.get(message.status, ""))
@@ -272,7 +380,7 @@ class MessageWidget(QWidget):
         self._place_actions(layout, is_user)
 
     def _ensure_part_widgets(self, layout: MessageLayout) -> None:
-        kinds = [MessageText if isinstance(p, TextPart) else ImageThumbnail for p in layout.parts]
+        kinds = [_WIDGET_KINDS[type(p)] for p in layout.parts]
         if [type(w) for w in self._parts] == kinds:
             return
         for widget in self._parts:
@@ -280,7 +388,7 @@ class MessageWidget(QWidget):
         self._parts = []
         for kind in kinds:
             widget = kind(self._bubble)
-            if isinstance(widget, MessageText):
+            if type(widget) is MessageText:
                 widget.setFont(self._renderer.font)
             widget.show()
             self._parts.append(widget)
@@ -295,6 +403,7 @@ class MessageWidget(QWidget):
     def _copy_text(self) -> None:
         if self._message is not None:
             QGuiApplication.clipboard().setText(content_text(self._message.content))
+            flash_copied(self._copy)
 
     def _request_edit(self) -> None:
         if self._message is not None:
@@ -303,3 +412,10 @@ class MessageWidget(QWidget):
     def _request_regenerate(self) -> None:
         if self._message is not None:
             self.regenerateRequested.emit(self._message.id)
+
+
+_WIDGET_KINDS: dict[type, type[MessageText | ImageThumbnail | CodeBlock]] = {
+    TextPart: MessageText,
+    ImagePart: ImageThumbnail,
+    CodePart: CodeBlock,
+}

@@ -26,10 +26,13 @@ from PySide6.QtGui import (
     QTextDocument,
     QTextFormat,
     QTextFrameFormat,
+    QTextOption,
     QTextTable,
 )
+from PySide6.QtWidgets import QApplication, QStyle
 
 from chatdesk.domain import Content, Message, parse_image_data_url
+from chatdesk.ui.code_blocks import fill_code_document, split_code_blocks
 
 # Geometry shared by the layout computation and the widget that shows it; both must
 # agree to the pixel, or rows clip or leave gaps.
@@ -45,6 +48,9 @@ USER_BUBBLE_FRACTION = 0.8
 THUMBNAIL_MAX_WIDTH = 360
 THUMBNAIL_MAX_HEIGHT = 280
 MIN_BUBBLE_CONTENT_WIDTH = 24
+# A code block: a header line (language, Copy) above the code, which is padded inside.
+CODE_HEADER_HEIGHT = 26
+CODE_PAD = 8
 
 _DOCUMENT_CACHE_SIZE = 600
 _LAYOUT_CACHE_SIZE = 2000
@@ -70,7 +76,23 @@ class ImagePart:
     height: int
 
 
-Part = TextPart | ImagePart
+@dataclass(slots=True)
+class CodePart:
+    """A fenced code block: highlighted, unwrapped code under a language label.
+
+    ``scrolls`` says whether its lines are wider than the block, so it shows a
+    horizontal scroll bar (counted in ``height``).
+    """
+
+    document: QTextDocument
+    code: str
+    language: str
+    width: int
+    height: int
+    scrolls: bool
+
+
+Part = TextPart | ImagePart | CodePart
 
 
 @dataclass(slots=True)
@@ -135,10 +157,47 @@ def mix_colours(a: QColor, b: QColor, amount: float) -> QColor:
 
 def build_document(text: str, font: QFont, palette: QPalette) -> QTextDocument:
     """A Markdown document of ``text`` with code blocks set apart by a background."""
+    document = _empty_document(font)
+    fill_document(document, text, palette)
+    return document
+
+
+def _empty_document(font: QFont) -> QTextDocument:
     document = QTextDocument()
     document.setDefaultFont(font)
     document.setDocumentMargin(0)
-    fill_document(document, text, palette)
+    # A word longer than the line (a URL, a hash) breaks instead of being clipped.
+    option = document.defaultTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    document.setDefaultTextOption(option)
+    return document
+
+
+def code_font(font: QFont) -> QFont:
+    """The fixed-pitch font code is set in, at the size of ``font``."""
+    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    mono.setFamilies([mono.family(), "monospace"])
+    if font.pointSizeF() > 0:
+        mono.setPointSizeF(font.pointSizeF())
+    return mono
+
+
+def build_code_document(code: str, language: str, font: QFont, palette: QPalette) -> QTextDocument:
+    """An unwrapped, highlighted document of ``code`` in a fixed-pitch version of ``font``."""
+    document = QTextDocument()
+    document.setDefaultFont(code_font(font))
+    document.setDocumentMargin(0)
+    option = document.defaultTextOption()
+    option.setWrapMode(QTextOption.WrapMode.NoWrap)
+    document.setDefaultTextOption(option)
+    fill_code_document(document, code, language, palette)
+    return document
+
+
+def build_plain_document(text: str, font: QFont) -> QTextDocument:
+    """``text`` as typed: every line break kept, nothing read as Markdown."""
+    document = _empty_document(font)
+    document.setPlainText(text)
     return document
 
 
@@ -284,7 +343,7 @@ class MessageRenderer:
         self.font = chat_font(font)
         self.palette = palette
         self.images = ImageCache()
-        self._documents: OrderedDict[tuple[str, int], tuple[int, str, QTextDocument]] = (
+        self._documents: OrderedDict[tuple[str, int, int], tuple[int, str, str, QTextDocument]] = (
             OrderedDict()
         )
         # One entry per message (its latest version and width): the view asks for row
@@ -312,27 +371,87 @@ class MessageRenderer:
         self._layouts[message.id] = (version, row_width, found)
         return found
 
-    def document(self, message_id: str, index: int, version: int, text: str) -> QTextDocument:
-        """The document of text block ``index``, re-filled (same object) when text changed.
+    def document(
+        self,
+        message_id: str,
+        index: int,
+        version: int,
+        text: str,
+        *,
+        kind: str = "markdown",
+        segment: int = 0,
+    ) -> QTextDocument:
+        """The document of segment ``segment`` of text block ``index``, re-filled (same
+        object) when its text changed.
 
+        ``kind`` is "markdown", "plain" (a user's text, line breaks kept) or "code:<lang>".
         Keeping the object means a widget already showing it updates by itself.
         """
-        key = (message_id, index)
+        key = (message_id, index, segment)
         entry = self._documents.get(key)
-        if entry is not None:
+        if entry is not None and entry[1] == kind:
             self._documents.move_to_end(key)
-            cached_version, cached_text, document = entry
+            cached_version, _kind, cached_text, document = entry
             if cached_version == version:
                 return document
             if cached_text != text:
-                fill_document(document, text, self.palette)
-            self._documents[key] = (version, text, document)
+                self._fill(document, kind, text)
+            self._documents[key] = (version, kind, text, document)
             return document
-        document = build_document(text, self.font, self.palette)
-        self._documents[key] = (version, text, document)
+        document = self._build(kind, text)
+        self._documents[key] = (version, kind, text, document)
         while len(self._documents) > _DOCUMENT_CACHE_SIZE:
             self._documents.popitem(last=False)
         return document
+
+    def _build(self, kind: str, text: str) -> QTextDocument:
+        if kind.startswith("code:"):
+            return build_code_document(text, kind[5:], self.font, self.palette)
+        if kind == "plain":
+            return build_plain_document(text, self.font)
+        return build_document(text, self.font, self.palette)
+
+    def _fill(self, document: QTextDocument, kind: str, text: str) -> None:
+        if kind.startswith("code:"):
+            fill_code_document(document, text, kind[5:], self.palette)
+        elif kind == "plain":
+            document.setPlainText(text)
+        else:
+            fill_document(document, text, self.palette)
+
+    def _text_parts(
+        self, message: Message, index: int, version: int, text: str, content_max: int
+    ) -> list[Part]:
+        """A text block as parts: the user's text as typed; a reply's prose and code."""
+        is_user = message.role == "user"
+        if is_user:
+            segments = [(0, "plain", text)]
+        else:
+            segments = [
+                (n, f"code:{s.language}" if s.is_code else "markdown", s.text)
+                for n, s in enumerate(split_code_blocks(text))
+            ]
+        parts: list[Part] = []
+        for n, kind, segment_text in segments:
+            document = self.document(message.id, index, version, segment_text, kind=kind, segment=n)
+            if kind.startswith("code:"):
+                inner = content_max - 2 * CODE_PAD
+                scrolls = math.ceil(document.idealWidth()) > inner
+                bar = _scroll_bar_extent() if scrolls else 0
+                height = CODE_HEADER_HEIGHT + math.ceil(document.size().height()) + CODE_PAD + bar
+                parts.append(
+                    CodePart(document, segment_text, kind[5:], content_max, height, scrolls)
+                )
+                continue
+            measured = wrapped_at(document, content_max)
+            width = content_max
+            if is_user:
+                width = max(
+                    MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(measured.idealWidth()) + 1)
+                )
+                measured = wrapped_at(measured, width)
+            parts.append(TextPart(document, width, math.ceil(measured.size().height())))
+        return parts
 
     def _compute(self, message: Message, version: int, row_width: int) -> MessageLayout:
         column = max(
@@ -353,15 +472,7 @@ class MessageRenderer:
                 text = f"[Image]({url})"
             else:
                 text = block.get("text", "")
-            document = self.document(message.id, index, version, text)
-            measured = wrapped_at(document, content_max)
-            width = content_max
-            if is_user:
-                width = max(
-                    MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(measured.idealWidth()) + 1)
-                )
-                measured = wrapped_at(measured, width)
-            parts.append(TextPart(document, width, math.ceil(measured.size().height())))
+            parts.extend(self._text_parts(message, index, version, text, content_max))
         content_width = max([p.width for p in parts] + [MIN_BUBBLE_CONTENT_WIDTH])
         content_height = sum(p.height for p in parts) + PART_SPACING * max(0, len(parts) - 1)
         bubble_width = (content_width if is_user else content_max) + 2 * BUBBLE_PAD_H
@@ -373,3 +484,8 @@ class MessageRenderer:
             bubble_height=content_height + 2 * BUBBLE_PAD_V,
             parts=parts,
         )
+
+
+def _scroll_bar_extent() -> int:
+    """The height of a horizontal scroll bar in the application's style."""
+    return QApplication.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
