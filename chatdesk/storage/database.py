@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 
-
 class StorageError(RuntimeError):
     """The database could not be opened or written; the message says what to do."""
 
