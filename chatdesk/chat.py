@@ -169,9 +169,16 @@ class ChatEngine:
                 raise ValueError("there is no user message to answer")
             if turn.cancelled:
                 return  # stopped before anything changed: the old reply stays
-            await self._manager.truncate_messages(session_id, keep)
-            async for delta in self._stream_reply(session_id, turn):
-                yield delta
+            # The replaced reply becomes an earlier version of this turn, never deleted.
+            kept = await self._manager.keep_as_version(session_id, keep)
+            try:
+                async for delta in self._stream_reply(session_id, turn):
+                    yield delta
+            finally:
+                if kept is not None and len(session.history) == keep:
+                    # The new attempt wrote nothing (failed or stopped before its first
+                    # token): the earlier reply is shown again instead of a blank.
+                    await self._restore_quietly(session_id, keep, kept.id)
 
     async def edit_and_resend(
         self, session_id: str, message_id: str, content: Content
@@ -183,12 +190,28 @@ class ChatEngine:
             index = next((i for i, m in enumerate(session.history) if m.id == message_id), None)
             if index is None or session.history[index].role != "user":
                 raise ValueError("only a user message of this session can be edited")
-            await self._manager.truncate_messages(session_id, index)
+            # The edited prompt and what followed it stay as an earlier version of the turn.
+            await self._manager.keep_as_version(session_id, index)
             await self._manager.add_message(session_id, "user", content)
             async for delta in self._stream_reply(session_id, turn):
                 yield delta
 
+    async def select_version(self, session_id: str, position: int, number: int) -> None:
+        """Show version ``number`` of the turn at ``position``; the model sees it next.
+
+        Raises SessionBusyError while a reply streams in that chat.
+        """
+        with self._turn(session_id):
+            await self._manager.select_version(session_id, position, number)
+
     # -- internals ----------------------------------------------------------------------
+
+    async def _restore_quietly(self, session_id: str, position: int, version_id: str) -> None:
+        try:
+            await self._manager.restore_version(session_id, position, version_id)
+        except (SessionNotFoundError, StorageError, ValueError) as exc:
+            # Still stored as a version: the arrows reach it.
+            log.warning("could not show the earlier reply again: %s", exc)
 
     @contextlib.contextmanager
     def _turn(self, session_id: str) -> Iterator[_Turn]:

@@ -264,6 +264,9 @@ class Session:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     history: list[Message] = field(default_factory=list)
+    # Stored earlier versions of turns, by the id of the message each turn follows ("" for
+    # the start of the chat); the history holds the version being shown.
+    versions: dict[str, list[VersionRef]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in SESSION_KINDS:
@@ -286,6 +289,32 @@ class Session:
         if self.system_prompt:
             context.insert(0, {"role": "system", "content": self.system_prompt})
         return context
+
+    def stored_versions(self, position: int) -> list[VersionRef]:
+        """The stored (not shown) versions of the turn starting at history ``position``."""
+        after = self.history[position - 1].id if 0 < position <= len(self.history) else ""
+        return self.versions.get(after, []) if position <= len(self.history) else []
+
+    def version_of(self, position: int) -> tuple[int, int]:
+        """(which, of how many) versions of the turn starting at ``position`` is shown, 1-based.
+
+        Versions count in the order they were made; (1, 1) means the turn has only one.
+        """
+        stored = self.stored_versions(position)
+        if not stored:
+            return 1, 1
+        if position >= len(self.history):
+            return len(stored) + 1, len(stored) + 1  # the shown version is still empty
+        shown = self.history[position].created_at
+        return sum(1 for ref in stored if ref.first_created_at <= shown) + 1, len(stored) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """A stored earlier version of a turn: its id and when its first message was made."""
+
+    id: str
+    first_created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

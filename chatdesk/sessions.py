@@ -37,11 +37,13 @@ from chatdesk.domain import (
     Message,
     Session,
     SessionSummary,
+    VersionRef,
     utcnow,
     validate_content,
     validate_role,
 )
 from chatdesk.storage import tables
+from chatdesk.storage import versions as versions_sql
 from chatdesk.storage.content_codec import (
     EncodedContent,
     decode_content,
@@ -569,6 +571,96 @@ class SessionManager:
             self._check_live(session)
             return await _run_whole(unit())
 
+    # -- turn versions ------------------------------------------------------------------
+
+    async def keep_as_version(self, session_id: str, position: int) -> VersionRef | None:
+        """Move ``history[position:]`` into a stored version of that turn (nothing is lost).
+
+        Regenerate and Edit call this before writing the new version; returns the stored
+        version (None when the tail was empty).
+        """
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            if not 0 <= position <= len(session.history):
+                raise ValueError("no turn starts at that position")
+            tail = session.history[position:]
+            if not tail:
+                return None
+            after = session.history[position - 1].id if position else ""
+
+            async def unit() -> VersionRef:
+                async with self._transaction() as conn:
+                    ref = await versions_sql.store_tail(
+                        conn, session_id, after, [m.id for m in tail]
+                    )
+                    await conn.execute(
+                        update(tables.sessions)
+                        .where(tables.sessions.c.id == session_id)
+                        .values(message_count=position)
+                    )
+                del session.history[position:]
+                session.versions.setdefault(after, []).append(ref)
+                session.versions[after].sort(key=lambda r: (r.first_created_at, r.id))
+                self._emit(HISTORY_REPLACED, session_id)
+                return ref
+
+            return await _run_whole(unit())
+
+    async def select_version(self, session_id: str, position: int, number: int) -> None:
+        """Show version ``number`` (1-based, in the order made) of the turn at ``position``.
+
+        The version shown until now is stored in its place, so switching never loses one;
+        what follows the turn is part of its version, and the model sees what is shown.
+        """
+        session = await self.require_session(session_id)
+        shown, total = session.version_of(position)
+        if not 1 <= number <= total:
+            raise ValueError(f"the turn has {total} versions, not {number}")
+        if number == shown:
+            return
+        stored = session.stored_versions(position)
+        # The stored versions in order, with the shown one's slot left out.
+        target = stored[number - 1 if number < shown else number - 2]
+        await self.restore_version(session_id, position, target.id)
+
+    async def restore_version(self, session_id: str, position: int, version_id: str) -> None:
+        """Show stored version ``version_id`` of the turn at ``position``, storing the shown one."""
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            if not 0 <= position <= len(session.history):
+                raise ValueError("no turn starts at that position")
+            after = session.history[position - 1].id if position else ""
+            refs = session.versions.get(after, [])
+            if not any(r.id == version_id for r in refs):
+                raise ValueError("that version does not belong to this turn")
+            tail = session.history[position:]
+
+            async def unit() -> None:
+                async with self._transaction() as conn:
+                    kept = None
+                    if tail:
+                        kept = await versions_sql.store_tail(
+                            conn, session_id, after, [m.id for m in tail]
+                        )
+                    restored = await versions_sql.restore_version(conn, session_id, version_id)
+                    await conn.execute(
+                        update(tables.sessions)
+                        .where(tables.sessions.c.id == session_id)
+                        .values(message_count=position + len(restored.messages))
+                    )
+                for message_id in restored.unreadable:
+                    log.warning("message %s of session %s is unreadable", message_id, session_id)
+                session.history[position:] = restored.messages
+                updated = [r for r in refs if r.id != version_id]
+                if kept is not None:
+                    updated.append(kept)
+                session.versions[after] = sorted(updated, key=lambda r: (r.first_created_at, r.id))
+                self._emit(HISTORY_REPLACED, session_id)
+
+            await _run_whole(unit())
+
     # -- internals ----------------------------------------------------------------------
 
     @asynccontextmanager
@@ -611,6 +703,7 @@ class SessionManager:
             ).all()
             wanted = {h for r in rows if r.content_type == "blocks" for h in image_refs(r.content)}
             image_bytes = await _load_images(conn, wanted)
+            stored_versions = await versions_sql.load_version_refs(conn, session_id)
         heavy = sum(len(data) for data in image_bytes.values()) > _OFFLOAD_BYTES
         history = await _off_loop_if(heavy, _build_history, session_id, rows, image_bytes)
         session = Session(
@@ -625,6 +718,7 @@ class SessionManager:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             history=history,
+            versions=stored_versions,
         )
         if session.kind == "task" and session.task_id is not None:
             self._task_sessions[session.task_id] = session.id
@@ -826,7 +920,12 @@ async def _load_images(conn: AsyncConnection, hashes: set[str]) -> dict[str, byt
 
 async def _delete_orphan_images(conn: AsyncConnection) -> None:
     i, mi = tables.images.c, tables.message_images.c
-    await conn.execute(delete(tables.images).where(~exists().where(mi.sha256 == i.sha256)))
+    vi = tables.turn_version_images.c  # images of stored turn versions are kept too
+    await conn.execute(
+        delete(tables.images).where(
+            ~exists().where(mi.sha256 == i.sha256), ~exists().where(vi.sha256 == i.sha256)
+        )
+    )
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

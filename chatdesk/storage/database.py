@@ -55,8 +55,26 @@ def _create_schema_v1(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+_TURN_VERSIONS = (
+    "CREATE TABLE turn_versions (id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, "
+    "after_message_id VARCHAR NOT NULL, first_created_at FLOAT NOT NULL, messages TEXT NOT NULL, "
+    "PRIMARY KEY (id), FOREIGN KEY(session_id) REFERENCES sessions (id) ON DELETE CASCADE)",
+    "CREATE INDEX ix_turn_versions_session ON turn_versions (session_id, after_message_id)",
+    "CREATE TABLE turn_version_images (version_id VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, "
+    "FOREIGN KEY(version_id) REFERENCES turn_versions (id) ON DELETE CASCADE)",
+    "CREATE INDEX ix_turn_version_images_version ON turn_version_images (version_id)",
+    "CREATE INDEX ix_turn_version_images_sha256 ON turn_version_images (sha256)",
+)
+
+
+def _add_turn_versions(connection: Connection) -> None:
+    """Version 2: earlier versions of a turn (Regenerate and Edit keep what they replace)."""
+    for statement in _TURN_VERSIONS:
+        connection.execute(text(statement))
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1, _add_turn_versions)
 
 
 # How long a write waits for another connection's lock before giving up.

@@ -95,3 +95,30 @@ message_images = Table(
     Index("ix_message_images_message", "message_id"),
     Index("ix_message_images_sha256", "sha256"),
 )
+
+# Earlier versions of a turn: the reply a Regenerate replaced, or the prompt and replies
+# an Edit replaced. A version is the tail of the history that followed the message
+# ``after_message_id`` ("" for the start of the chat), kept as the rows it had.
+turn_versions = Table(
+    "turn_versions",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("session_id", String, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("after_message_id", String, nullable=False),
+    # When the version's first message was made: versions of a turn are shown in this order.
+    Column("first_created_at", UTCTimestamp, nullable=False),
+    Column("messages", Text, nullable=False),
+    Index("ix_turn_versions_session", "session_id", "after_message_id"),
+)
+
+# Images the messages of a stored version refer to, so they outlive their messages' rows.
+turn_version_images = Table(
+    "turn_version_images",
+    metadata,
+    Column(
+        "version_id", String, ForeignKey("turn_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("sha256", String, nullable=False),
+    Index("ix_turn_version_images_version", "version_id"),
+    Index("ix_turn_version_images_sha256", "sha256"),
+)
