@@ -34,6 +34,7 @@ from chatdesk.ui.message_model import (
     IsLastReplyRole,
     MessageListModel,
     MessageRole,
+    VersionsRole,
 )
 from chatdesk.ui.message_widget import MessageWidget
 from chatdesk.ui.rendering import MessageLayout, MessageRenderer
@@ -54,6 +55,7 @@ class MessageDelegate(QStyledItemDelegate):
 
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
+    versionRequested = Signal(str, int)
 
     def __init__(self, view: ChatView, model: MessageListModel, renderer: MessageRenderer) -> None:
         """A delegate for ``view`` over ``model``, laying messages out with ``renderer``."""
@@ -83,13 +85,17 @@ class MessageDelegate(QStyledItemDelegate):
         widget = MessageWidget(parent, self._renderer)
         widget.editRequested.connect(self.editRequested)
         widget.regenerateRequested.connect(self.regenerateRequested)
+        widget.versionRequested.connect(self.versionRequested)
         return widget
 
     def setEditorData(self, editor: QWidget, index: _Index) -> None:
         """Show the row's current message in its widget."""
         if isinstance(editor, MessageWidget):
             editor.show_message(
-                index.data(MessageRole), self.layout_for(index), bool(index.data(IsLastReplyRole))
+                index.data(MessageRole),
+                self.layout_for(index),
+                bool(index.data(IsLastReplyRole)),
+                index.data(VersionsRole),
             )
 
     def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: _Index) -> None:
@@ -153,6 +159,11 @@ class ChatView(QListView):
     def regenerateRequested(self) -> Signal:
         """Emitted with the last reply's id when its Regenerate action is clicked."""
         return self._delegate.regenerateRequested
+
+    @property
+    def versionRequested(self) -> Signal:
+        """Emitted with (message id, version number) when a version arrow is clicked."""
+        return self._delegate.versionRequested
 
     def row_width(self) -> int:
         """The width every row is laid out at."""

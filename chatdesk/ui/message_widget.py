@@ -284,6 +284,8 @@ class MessageWidget(QWidget):
 
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
+    # (message id, version number): show that version of the turn this message starts.
+    versionRequested = Signal(str, int)
 
     def __init__(self, parent: QWidget, renderer: MessageRenderer) -> None:
         """An empty message widget; :meth:`show_message` fills it."""
@@ -307,7 +309,22 @@ class MessageWidget(QWidget):
         self._regenerate = self._action_button(
             "Regenerate", "Write this reply again", self._request_regenerate
         )
-        for widget in (self._status, self._copy, self._edit, self._regenerate):
+        self._version = (1, 1)
+        self._previous = self._action_button("‹", "Show the previous version", self._go_previous)
+        self._previous.setObjectName("previousVersionButton")
+        self._version_label = QLabel(self._actions)
+        self._version_label.setObjectName("versionLabel")
+        self._next = self._action_button("›", "Show the next version", self._go_next)
+        self._next.setObjectName("nextVersionButton")
+        for widget in (
+            self._previous,
+            self._version_label,
+            self._next,
+            self._status,
+            self._copy,
+            self._edit,
+            self._regenerate,
+        ):
             row.addWidget(widget)
         muted = self.palette()
         muted.setColor(
@@ -343,9 +360,17 @@ class MessageWidget(QWidget):
         """The text and image widgets of the message, in content order."""
         return list(self._parts)
 
-    def show_message(self, message: Message, layout: MessageLayout, is_last_reply: bool) -> None:
-        """Show ``message`` laid out as ``layout``."""
+    def show_message(
+        self,
+        message: Message,
+        layout: MessageLayout,
+        is_last_reply: bool,
+        version: tuple[int, int] = (1, 1),
+    ) -> None:
+        """Show ``message`` laid out as ``layout``; ``version`` is (shown, of how many) of
+        the turn it starts, with arrows when there are several."""
         self._message, self._layout = message, layout
+        self._show_version(version, message.status != "streaming")
         is_user = message.role == "user"
         self._bubble.set_user(is_user)
         self._bubble.setGeometry(
@@ -404,6 +429,25 @@ class MessageWidget(QWidget):
         if self._message is not None:
             QGuiApplication.clipboard().setText(content_text(self._message.content))
             flash_copied(self._copy)
+
+    def _show_version(self, version: tuple[int, int], enabled: bool) -> None:
+        self._version = version
+        shown, total = version
+        several = total > 1
+        for widget in (self._previous, self._version_label, self._next):
+            widget.setVisible(several)
+        self._version_label.setText(f"{shown}/{total}")
+        self._version_label.setAccessibleName(f"Version {shown} of {total}")
+        self._previous.setEnabled(enabled and shown > 1)
+        self._next.setEnabled(enabled and shown < total)
+
+    def _go_previous(self) -> None:
+        if self._message is not None and self._version[0] > 1:
+            self.versionRequested.emit(self._message.id, self._version[0] - 1)
+
+    def _go_next(self) -> None:
+        if self._message is not None and self._version[0] < self._version[1]:
+            self.versionRequested.emit(self._message.id, self._version[0] + 1)
 
     def _request_edit(self) -> None:
         if self._message is not None:
