@@ -317,6 +317,8 @@ class ChatEngine:
             await _settle(pump, flusher)
             if reply is not None:
                 await self._finish_reply(session_id, reply, text, status, error)
+            if status != "complete":
+                await self._title_from_question(session)
         if isinstance(error, ProviderError):
             raise error
         if error is not None:
@@ -359,6 +361,22 @@ class ChatEngine:
             with contextlib.suppress(SessionNotFoundError):
                 await self._manager.update_message(session_id, reply.id, persist=False, **final)
             raise
+
+    async def _title_from_question(self, session: Session) -> None:
+        """Name a chat whose first reply was stopped or failed after its question's words.
+
+        Written within the turn (no model asked), so a reply cut short by closing the app
+        does not leave the chat called DEFAULT_TITLE.
+        """
+        if not self._auto_title or session.title != DEFAULT_TITLE:
+            return
+        first_user = next((m for m in session.history if m.role == "user"), None)
+        title = _title_from_text(content_text(first_user.content)) if first_user else None
+        if title:
+            try:
+                await self._manager.update_session(session.id, title=title)
+            except (SessionNotFoundError, StorageError) as exc:
+                log.info("could not title session %s: %s", session.id, exc)
 
     def _start_title(self, session_id: str, job: _TitleJob) -> None:
         task = asyncio.create_task(
@@ -439,8 +457,18 @@ async def _settle(*tasks: asyncio.Task[None] | None) -> None:
 
 
 def _clean_title(text: str) -> str | None:
-    """The title in a model's answer, skipping a preamble such as "Here's a title:"."""
+    """The title in a model's answer, skipping a preamble such as "Here's a title:".
+
+    Code is never a title: a small model that answers with a code block (its fence's
+    language would become the title, "python") gets the first words instead.
+    """
+    in_code = False
     for raw in text.splitlines():
+        if raw.strip().startswith(("```", "~~~")):
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
         line = re.sub(r"^(title\s*:\s*)", "", raw.strip(), flags=re.IGNORECASE)
         line = line.strip(" \"'`*#.").strip()
         if not line or _TITLE_PREAMBLE.search(line):
