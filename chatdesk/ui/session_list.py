@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
     QObject,
@@ -438,6 +439,7 @@ class SessionSidebar(QWidget):
             signal.connect(self._keep_open_session_current)
         self.new_button.clicked.connect(self.newSessionRequested)
         self.empty_label = QLabel("No chats match")
+        self.empty_label.setObjectName("noChatsMatchLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setEnabled(False)
         self.empty_label.hide()
@@ -454,8 +456,23 @@ class SessionSidebar(QWidget):
         layout.setSpacing(8)
         layout.addLayout(top)
         layout.addWidget(self.filter)
-        layout.addWidget(self.list, 1)
+        # Just under the filter, where the list's first rows would be: where one looks.
         layout.addWidget(self.empty_label)
+        layout.addWidget(self.list, 1)
+        self.filter.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in a filter that holds text clears it (and shows every chat again)."""
+        if (
+            watched is self.filter
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+            and self.filter.text()
+        ):
+            self.filter.clear()
+            return True
+        return super().eventFilter(watched, event)
 
     def current_session_id(self) -> str | None:
         """The session selected in the list, if any."""
