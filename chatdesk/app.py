@@ -260,7 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
-        return loop.run_until_complete(run(app, options))
+        exit_code: int = loop.run_until_complete(run(app, options))
+        return exit_code
     finally:
         loop.close()
         if options.temporary_data_dir:

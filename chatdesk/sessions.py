@@ -11,6 +11,11 @@ split: once the write has started, it runs to its end (committed and applied, or
 back and not applied) and only then does the caller see its CancelledError. Content
 with large inline images is validated and encoded on a worker thread, so it does not
 stall the event loop.
+
+The SQL lives in ``chatdesk.storage`` (``session_rows``, ``message_rows``, ``image_rows``:
+plain functions over a connection); this module holds only what the manager alone
+decides: one writer at a time, memory in step with disk, events, and what work leaves
+the loop.
 """
 
 from __future__ import annotations
@@ -25,8 +30,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, exists, func, insert, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -42,14 +45,8 @@ from chatdesk.domain import (
     validate_content,
     validate_role,
 )
-from chatdesk.storage import tables
-from chatdesk.storage import versions as versions_sql
-from chatdesk.storage.content_codec import (
-    EncodedContent,
-    decode_content,
-    encode_content,
-    image_refs,
-)
+from chatdesk.storage import image_rows, message_rows, session_rows, version_rows
+from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
 from chatdesk.storage.database import (
     DEFAULT_BUSY_TIMEOUT_MS,
     database_path,
@@ -58,9 +55,6 @@ from chatdesk.storage.database import (
 )
 
 log = logging.getLogger(__name__)
-
-# SQLite limits the number of bound parameters in one statement.
-_IN_CHUNK = 500
 
 # Content whose inline images add up to more than this many characters of data URL (or,
 # when a session is opened, this many bytes of stored image) is validated and encoded on
@@ -128,11 +122,7 @@ class SessionManager:
         engine = await open_database(database_url, busy_timeout_ms=busy_timeout_ms)
         manager = cls(engine, database_path(database_url))
         async with manager._transaction() as conn:
-            await conn.execute(
-                update(tables.messages)
-                .where(tables.messages.c.status == "streaming")
-                .values(status="interrupted")
-            )
+            await message_rows.interrupt_streaming(conn)
         return manager
 
     async def close(self) -> None:
@@ -193,7 +183,7 @@ class SessionManager:
 
         async def unit() -> None:
             async with self._transaction() as conn:
-                await conn.execute(insert(tables.sessions).values(**_session_row(session)))
+                await session_rows.insert_session(conn, session)
             self._sessions[session.id] = session
             if kind == "task" and task_id is not None:
                 self._task_sessions[task_id] = session.id
@@ -226,15 +216,8 @@ class SessionManager:
 
     async def list_sessions(self, *, owner: str | None = None) -> list[SessionSummary]:
         """Every session (of ``owner`` if given), most recent activity first; no messages."""
-        s = tables.sessions.c
-        query = select(
-            s.id, s.title, s.kind, s.owner, s.message_count, s.created_at, s.updated_at, s.task_id
-        ).order_by(s.updated_at.desc(), s.id)
-        if owner is not None:
-            query = query.where(s.owner == owner)
         async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [SessionSummary(*row) for row in rows]
+            return await session_rows.list_summaries(conn, owner)
 
     async def update_session(self, session_id: str, **changes: Any) -> Session:
         """Change a session's title, system_prompt, provider or model, and persist it."""
@@ -248,11 +231,7 @@ class SessionManager:
 
         async def unit() -> None:
             async with self._transaction() as conn:
-                await conn.execute(
-                    update(tables.sessions)
-                    .where(tables.sessions.c.id == session_id)
-                    .values(**changes)
-                )
+                await session_rows.update_fields(conn, session_id, changes)
             for name, value in changes.items():
                 setattr(session, name, value)
             self._emit(SESSION_UPDATED, session_id)
@@ -272,15 +251,13 @@ class SessionManager:
 
         async def unit() -> bool:
             async with self._transaction() as conn:
-                result = await conn.execute(
-                    delete(tables.sessions).where(tables.sessions.c.id == session_id)
-                )
-                await _delete_orphan_images(conn)
+                deleted = await session_rows.delete_session(conn, session_id)
+                await image_rows.delete_orphan_images(conn)
             # Only now that the delete is committed does the session leave memory.
             cached = self._sessions.pop(session_id, None)
             if cached is not None and cached.task_id is not None:
                 self._task_sessions.pop(cached.task_id, None)
-            existed = cached is not None or result.rowcount > 0
+            existed = cached is not None or deleted
             if existed:
                 self._emit(SESSION_DELETED, session_id)
             return existed
@@ -293,13 +270,8 @@ class SessionManager:
         async with self._task_lock:
             session_id = self._task_sessions.get(task_id)
             if session_id is None:
-                s = tables.sessions.c
                 async with self._read() as conn:
-                    session_id = (
-                        await conn.execute(
-                            select(s.id).where(s.kind == "task", s.task_id == task_id)
-                        )
-                    ).scalar()
+                    session_id = await session_rows.find_task_session(conn, task_id)
             if session_id is not None:
                 session = await self.get_session(session_id)
                 if session is not None:
@@ -316,22 +288,12 @@ class SessionManager:
         Returns how many sessions were deleted.
         """
         cutoff = utcnow() - min_age
-        s, m = tables.sessions.c, tables.messages.c
 
         async def unit() -> int:
             async with self._transaction() as conn:
-                ids = (
-                    await conn.execute(
-                        select(s.id).where(
-                            s.kind == "chat",
-                            s.created_at < cutoff,
-                            ~exists().where(m.session_id == s.id),
-                        )
-                    )
-                ).scalars()
+                ids = await session_rows.empty_chats_created_before(conn, cutoff)
                 doomed = [i for i in ids if not self._has_messages_in_memory(i)]
-                for chunk in _chunks(doomed):
-                    await conn.execute(delete(tables.sessions).where(s.id.in_(chunk)))
+                await session_rows.delete_sessions(conn, doomed)
             for session_id in doomed:
                 self._sessions.pop(session_id, None)
             for session_id in doomed:
@@ -370,13 +332,10 @@ class SessionManager:
             async def unit() -> None:
                 updated_at = max(session.updated_at, message.created_at)
                 async with self._transaction() as conn:
-                    row = _message_row(message, session_id, None, encoded)
-                    await conn.execute(_APPEND_MESSAGE, {**row, "of_session": session_id})
-                    await _store_images(conn, message.id, encoded.images)
-                    await conn.execute(
-                        update(tables.sessions)
-                        .where(tables.sessions.c.id == session_id)
-                        .values(message_count=len(session.history) + 1, updated_at=updated_at)
+                    await message_rows.append_message(conn, session_id, message, encoded)
+                    await image_rows.store_images(conn, message.id, encoded.images)
+                    await session_rows.set_message_count(
+                        conn, session_id, len(session.history) + 1, updated_at
                     )
                 session.add_message(message)
                 self._emit(MESSAGE_ADDED, session_id, message.id)
@@ -448,21 +407,10 @@ class SessionManager:
 
             async def unit() -> None:
                 async with self._transaction() as conn:
-                    await conn.execute(
-                        delete(tables.message_images).where(
-                            tables.message_images.c.message_id == message_id
-                        )
-                    )
-                    await _store_images(conn, message_id, stored.images)
-                    await conn.execute(
-                        update(tables.messages)
-                        .where(tables.messages.c.id == message_id)
-                        .values(
-                            content_type=stored.content_type,
-                            content=stored.cell,
-                            status=changed.status,
-                            error=changed.error,
-                        )
+                    await image_rows.unlink_images(conn, message_id)
+                    await image_rows.store_images(conn, message_id, stored.images)
+                    await message_rows.update_message(
+                        conn, message_id, stored, changed.status, changed.error
                     )
                 apply()
 
@@ -495,24 +443,12 @@ class SessionManager:
             async def unit() -> None:
                 updated_at = utcnow()
                 async with self._transaction() as conn:
-                    await conn.execute(
-                        delete(tables.messages).where(tables.messages.c.session_id == session_id)
-                    )
-                    if new_history:
-                        await conn.execute(
-                            insert(tables.messages),
-                            [
-                                _message_row(m, session_id, i, e)
-                                for i, (m, e) in enumerate(zip(new_history, encoded, strict=True))
-                            ],
-                        )
+                    await message_rows.replace_messages(conn, session_id, new_history, encoded)
                     for m, e in zip(new_history, encoded, strict=True):
-                        await _store_images(conn, m.id, e.images)
-                    await _delete_orphan_images(conn)
-                    await conn.execute(
-                        update(tables.sessions)
-                        .where(tables.sessions.c.id == session_id)
-                        .values(message_count=len(new_history), updated_at=updated_at)
+                        await image_rows.store_images(conn, m.id, e.images)
+                    await image_rows.delete_orphan_images(conn)
+                    await session_rows.set_message_count(
+                        conn, session_id, len(new_history), updated_at
                     )
                 # Same list object: anyone holding a reference to .history sees the change.
                 session.history[:] = new_history
@@ -530,39 +466,13 @@ class SessionManager:
         if keep_count < 0:
             raise ValueError("keep_count cannot be negative")
         session = await self.require_session(session_id)
-        m = tables.messages.c
-        # The first stored position not kept: stored positions are in history order, and
-        # going by rank rather than by value keeps this right even if they had a gap.
-        first_dropped = (
-            select(m.position)
-            .where(m.session_id == session_id)
-            .order_by(m.position)
-            .limit(1)
-            .offset(keep_count)
-            .scalar_subquery()
-        )
 
         async def unit() -> int:
             async with self._transaction() as conn:
-                await conn.execute(
-                    delete(tables.messages).where(
-                        m.session_id == session_id, m.position >= first_dropped
-                    )
-                )
-                rows = (
-                    await conn.execute(
-                        select(func.count())
-                        .select_from(tables.messages)
-                        .where(m.session_id == session_id)
-                    )
-                ).scalar_one()
+                rows = await message_rows.truncate_messages(conn, session_id, keep_count)
                 kept = min(keep_count, rows)
-                await _delete_orphan_images(conn)
-                await conn.execute(
-                    update(tables.sessions)
-                    .where(tables.sessions.c.id == session_id)
-                    .values(message_count=kept)
-                )
+                await image_rows.delete_orphan_images(conn)
+                await session_rows.set_message_count(conn, session_id, kept)
             del session.history[keep_count:]
             self._emit(HISTORY_REPLACED, session_id)
             return kept
@@ -591,14 +501,10 @@ class SessionManager:
 
             async def unit() -> VersionRef:
                 async with self._transaction() as conn:
-                    ref = await versions_sql.store_tail(
+                    ref = await version_rows.store_tail(
                         conn, session_id, after, [m.id for m in tail]
                     )
-                    await conn.execute(
-                        update(tables.sessions)
-                        .where(tables.sessions.c.id == session_id)
-                        .values(message_count=position)
-                    )
+                    await session_rows.set_message_count(conn, session_id, position)
                 del session.history[position:]
                 session.versions.setdefault(after, []).append(ref)
                 session.versions[after].sort(key=lambda r: (r.first_created_at, r.id))
@@ -641,14 +547,12 @@ class SessionManager:
                 async with self._transaction() as conn:
                     kept = None
                     if tail:
-                        kept = await versions_sql.store_tail(
+                        kept = await version_rows.store_tail(
                             conn, session_id, after, [m.id for m in tail]
                         )
-                    restored = await versions_sql.restore_version(conn, session_id, version_id)
-                    await conn.execute(
-                        update(tables.sessions)
-                        .where(tables.sessions.c.id == session_id)
-                        .values(message_count=position + len(restored.messages))
+                    restored = await version_rows.restore_version(conn, session_id, version_id)
+                    await session_rows.set_message_count(
+                        conn, session_id, position + len(restored.messages)
                     )
                 for message_id in restored.unreadable:
                     log.warning("message %s of session %s is unreadable", message_id, session_id)
@@ -689,37 +593,20 @@ class SessionManager:
         return session is not None and bool(session.history)
 
     async def _load_session(self, session_id: str) -> Session | None:
-        s, m = tables.sessions, tables.messages.c
         async with self._read() as conn:
-            row = (await conn.execute(select(s).where(s.c.id == session_id))).mappings().first()
+            row = await session_rows.read_session(conn, session_id)
             if row is None:
                 return None
-            rows = (
-                await conn.execute(
-                    select(m.id, m.role, m.content_type, m.content, m.status, m.error, m.created_at)
-                    .where(m.session_id == session_id)
-                    .order_by(m.position)
-                )
-            ).all()
+            rows = await message_rows.read_messages(conn, session_id)
             wanted = {h for r in rows if r.content_type == "blocks" for h in image_refs(r.content)}
-            image_bytes = await _load_images(conn, wanted)
-            stored_versions = await versions_sql.load_version_refs(conn, session_id)
+            image_bytes = await image_rows.load_images(conn, wanted)
+            stored_versions = await version_rows.load_version_refs(conn, session_id)
         heavy = sum(len(data) for data in image_bytes.values()) > _OFFLOAD_BYTES
-        history = await _off_loop_if(heavy, _build_history, session_id, rows, image_bytes)
-        session = Session(
-            id=row["id"],
-            owner=row["owner"],
-            title=row["title"],
-            kind=row["kind"],
-            task_id=row["task_id"],
-            system_prompt=row["system_prompt"],
-            provider=row["provider"],
-            model=row["model"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            history=history,
-            versions=stored_versions,
+        history = await _off_loop_if(
+            heavy, message_rows.build_history, session_id, rows, image_bytes
         )
+        session = session_rows.session_from_row(row, history)
+        session.versions = stored_versions
         if session.kind == "task" and session.task_id is not None:
             self._task_sessions[session.task_id] = session.id
         return session
@@ -821,113 +708,9 @@ def _prepare_history(
     return [m for m, _ in prepared], [e for _, e in prepared]
 
 
-def _build_history(
-    session_id: str, rows: Sequence[Any], image_bytes: dict[str, bytes]
-) -> list[Message]:
-    history = []
-    for r in rows:
-        content, ok = decode_content(r.content_type, r.content, image_bytes)
-        if not ok:
-            log.warning("message %s of session %s has unreadable content", r.id, session_id)
-        history.append(
-            Message(
-                role=r.role,
-                content=content,
-                id=r.id,
-                created_at=r.created_at,
-                status=r.status,
-                error=r.error,
-            )
-        )
-    return history
-
-
-# Inserts a message one past the last stored position of its session: even if memory and
-# disk ever disagreed about how many messages there are, a new message can be stored.
-# Built once, so SQLAlchemy's statement cache serves it without rebuilding its key.
-_APPEND_MESSAGE = insert(tables.messages).values(
-    position=select(func.coalesce(func.max(tables.messages.c.position) + 1, 0))
-    .where(tables.messages.c.session_id == bindparam("of_session"))
-    .scalar_subquery()
-)
-
-
 def _find_message(session: Session, message_id: str) -> Message:
     # The message being changed is nearly always the newest one.
     for message in reversed(session.history):
         if message.id == message_id:
             return message
     raise LookupError(f"session {session.id!r} has no message {message_id!r}")
-
-
-def _session_row(session: Session) -> dict[str, Any]:
-    return {
-        "id": session.id,
-        "owner": session.owner,
-        "title": session.title,
-        "kind": session.kind,
-        "task_id": session.task_id,
-        "system_prompt": session.system_prompt,
-        "provider": session.provider,
-        "model": session.model,
-        "created_at": session.created_at,
-        "updated_at": session.updated_at,
-        "message_count": session.message_count,
-    }
-
-
-def _message_row(
-    message: Message, session_id: str, position: int | None, encoded: EncodedContent
-) -> dict[str, Any]:
-    """The row of ``message``; without a position when ``position`` is None."""
-    row = {
-        "id": message.id,
-        "session_id": session_id,
-        "position": position,
-        "role": message.role,
-        "content_type": encoded.content_type,
-        "content": encoded.cell,
-        "status": message.status,
-        "error": message.error,
-        "created_at": message.created_at,
-    }
-    if position is None:
-        del row["position"]
-    return row
-
-
-async def _store_images(conn: AsyncConnection, message_id: str, found: dict[str, bytes]) -> None:
-    if not found:
-        return
-    await conn.execute(
-        sqlite_insert(tables.images).on_conflict_do_nothing(),
-        [{"sha256": h, "data": data, "size": len(data)} for h, data in found.items()],
-    )
-    await conn.execute(
-        insert(tables.message_images),
-        [{"message_id": message_id, "sha256": h} for h in found],
-    )
-
-
-async def _load_images(conn: AsyncConnection, hashes: set[str]) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    i = tables.images.c
-    for chunk in _chunks(sorted(hashes)):
-        rows = await conn.execute(select(i.sha256, i.data).where(i.sha256.in_(chunk)))
-        found.update({h: bytes(d) for h, d in rows})
-    return found
-
-
-async def _delete_orphan_images(conn: AsyncConnection) -> None:
-    i, mi = tables.images.c, tables.message_images.c
-    vi = tables.turn_version_images.c  # images of stored turn versions are kept too
-    await conn.execute(
-        delete(tables.images).where(
-            ~exists().where(mi.sha256 == i.sha256), ~exists().where(vi.sha256 == i.sha256)
-        )
-    )
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]

@@ -166,11 +166,12 @@ class Preferences:
             for s in raw.get("servers", [])
             if isinstance(s, dict) and s.get("base_url")
         ]
+        window = raw.get("window")
         return cls(
             servers=servers,
             default_provider=str(raw.get("default_provider") or LOCAL_PROVIDER),
             default_model=raw.get("default_model") or None,
-            window=raw.get("window") if isinstance(raw.get("window"), dict) else {},
+            window=window if isinstance(window, dict) else {},
             local_models=[str(m) for m in raw.get("local_models", []) if isinstance(m, str)],
         )
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ChatDesk needs from Debian/Ubuntu when it is missing: the libraries Qt
 # needs, a C++ compiler for llama-cpp-python, and Python's venv module.
-# Usage: scripts/system-deps.sh [window]   ("window" adds what a real X11 window needs.)
+# Usage: scripts/system-deps.sh [window|test]   ("window" adds what a real X11 window needs;
+# "test" adds the tools the test suite calls, e.g. desktop-file-validate.)
 set -euo pipefail
 
 packages=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libfreetype6 libglib2.0-0 libdbus-1-3
@@ -10,6 +11,9 @@ if [ "${1:-}" = "window" ]; then
   packages+=(libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
              libxcb-render-util0 libxcb-image0 libxcb-xinerama0 libxkbcommon-x11-0
              libwayland-cursor0)
+fi
+if [ "${1:-}" = "test" ]; then
+  packages+=(desktop-file-utils)
 fi
 
 # llama-cpp-python compiles on install; the venv module needs ensurepip (Debian splits both).

@@ -72,13 +72,7 @@ _SUPPORTED_OPTIONS = frozenset(
 # 4,096-token model loaded: 352 -> 297 MiB (bench/bench_memory.py). ggml's type enum:
 _GGML_TYPE_Q8_0 = 8
 _GGML_TYPE_Q4_0 = 2
-_MEMORY_SAVING_OPTIONS: dict[str, object] = {
-    "flash_attn": True,
-    "type_k": _GGML_TYPE_Q8_0,
-    "type_v": _GGML_TYPE_Q4_0,
-    "n_batch": 128,
-    "n_ubatch": 128,
-}
+_PROMPT_BATCH = 128
 _CONTEXT_ERROR = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
@@ -301,7 +295,11 @@ class LocalModelProvider(Provider):
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
                     verbose=False,
-                    **_MEMORY_SAVING_OPTIONS,
+                    flash_attn=True,
+                    type_k=_GGML_TYPE_Q8_0,
+                    type_v=_GGML_TYPE_Q4_0,
+                    n_batch=_PROMPT_BATCH,
+                    n_ubatch=_PROMPT_BATCH,
                 )
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ProviderError(
@@ -359,7 +357,12 @@ class LocalModelProvider(Provider):
         tokens = 0
         if stop.is_set():
             return StreamEnd(CANCELLED_FINISH, Usage(completion_tokens=tokens))
-        chunks: Any = llm.create_chat_completion(messages=messages, stream=True, **kwargs)
+        # The messages are OpenAI-format dicts, the shape llama's TypedDicts describe.
+        chunks: Any = llm.create_chat_completion(
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            **kwargs,
+        )
         finish_reason: str | None = None
         try:
             for chunk in chunks:

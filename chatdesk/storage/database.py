@@ -6,7 +6,7 @@ import asyncio
 import functools
 import shutil
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -215,3 +215,13 @@ def storage_error(path: Path | None, exc: SQLAlchemyError) -> StorageError:
             "and try again."
         )
     return StorageError(f"{where} could not be opened or written: {detail}")
+
+
+# SQLite limits the number of bound parameters in one statement.
+IN_CHUNK = 500
+
+
+def in_chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``items`` in slices small enough for one ``IN (...)`` each."""
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]

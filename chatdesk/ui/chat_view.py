@@ -8,10 +8,11 @@ bottom only while the user is at the bottom.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QModelIndex,
     QPersistentModelIndex,
     QPoint,
@@ -20,6 +21,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
     Signal,
+    SignalInstance,
 )
 from PySide6.QtGui import QFont, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
@@ -151,17 +153,17 @@ class ChatView(QListView):
         model.rowsRemoved.connect(self._schedule_editor_sync)
 
     @property
-    def editRequested(self) -> Signal:
+    def editRequested(self) -> SignalInstance:
         """Emitted with a user message's id when its Edit action is clicked."""
         return self._delegate.editRequested
 
     @property
-    def regenerateRequested(self) -> Signal:
+    def regenerateRequested(self) -> SignalInstance:
         """Emitted with the last reply's id when its Regenerate action is clicked."""
         return self._delegate.regenerateRequested
 
     @property
-    def versionRequested(self) -> Signal:
+    def versionRequested(self) -> SignalInstance:
         """Emitted with (message id, version number) when a version arrow is clicked."""
         return self._delegate.versionRequested
 
@@ -224,7 +226,7 @@ class ChatView(QListView):
         self,
         top_left: _Index,
         bottom_right: _Index,
-        roles: list[int] | None = None,
+        roles: Sequence[int] | None = None,
     ) -> None:
         """Refresh changed rows; re-lay out the list only when a row's height changed.
 
@@ -332,7 +334,7 @@ class ChatView(QListView):
             if widget is not None:
                 self._delegate.setEditorData(widget, index)
 
-    def changeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def changeEvent(self, event: QEvent) -> None:
         """A palette or font change (e.g. the system switched to dark) restyles messages."""
         super().changeEvent(event)
         if event.type() in (event.Type.PaletteChange, event.Type.FontChange):

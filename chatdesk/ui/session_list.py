@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QAbstractListModel,
     QEvent,
     QItemSelectionModel,
@@ -504,6 +505,7 @@ class SessionSidebar(QWidget):
         """The session listed after ``session_id`` (else before it): what to open when
         it is deleted. Rows the filter hides are passed over when it is shown."""
         index = self._proxy_index(session_id)
+        model: QAbstractItemModel
         if index.isValid():
             model, row, count = self.proxy, index.row(), self.proxy.rowCount()
         else:

@@ -167,7 +167,6 @@ def test_desktop_file_name_matches_the_app() -> None:
     assert f"{match[1]}.desktop" == DESKTOP_FILE.name
 
 
-@pytest.mark.skipif(shutil.which("desktop-file-validate") is None, reason="desktop-file-utils")
 def test_desktop_entry_validates() -> None:
     result = subprocess.run(
         ["desktop-file-validate", str(DESKTOP_FILE)], capture_output=True, text=True

@@ -1,4 +1,4 @@
-"""SQL of turn versions: moving a history tail into a stored version and back.
+"""SQL over ``turn_versions``: moving a history tail into a stored version and back.
 
 A turn's versions are the tails of the history that followed one message. The tail being
 shown lives in ``messages`` like any other; the others are rows of ``turn_versions``
@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatdesk.domain import Message, VersionRef, new_id
-from chatdesk.storage import tables
+from chatdesk.storage import image_rows, tables
 from chatdesk.storage.content_codec import decode_content, image_refs
 
 _MESSAGE_FIELDS = ("id", "role", "content_type", "content", "status", "error", "created_at")
@@ -129,15 +129,7 @@ async def restore_version(
     ]
     if links:
         await conn.execute(insert(tables.message_images), links)
-    hashes = sorted({link["sha256"] for link in links})
-    images: dict[str, bytes] = {}
-    if hashes:
-        i = tables.images.c
-        found = await conn.execute(
-            select(i.sha256, i.data).where(i.sha256.in_(bindparam("hashes", expanding=True))),
-            {"hashes": hashes},
-        )
-        images = {h: bytes(d) for h, d in found}
+    images = await image_rows.load_images(conn, {link["sha256"] for link in links})
     await conn.execute(delete(tables.turn_versions).where(v.id == version_id))
     messages, unreadable = [], []
     for r in records:

@@ -1,0 +1,163 @@
+"""SQL over the ``messages`` table, and turning its rows back into Messages.
+
+Positions are stored in history order; a session's messages are read back by position.
+The SessionManager calls these inside its own transactions and decides when memory
+changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatdesk.domain import Message
+from chatdesk.storage import tables
+from chatdesk.storage.content_codec import EncodedContent, decode_content
+
+log = logging.getLogger(__name__)
+
+_m = tables.messages.c
+
+# A message as read_messages returns it: id, role, content_type, content, status, error,
+# created_at (rows rather than mappings: attribute access is the cheaper one per row).
+StoredMessage: TypeAlias = "Row[str, str, str, str, str, str | None, datetime]"
+
+# Inserts a message one past the last stored position of its session: even if memory and
+# disk ever disagreed about how many messages there are, a new message can be stored.
+# Built once, so SQLAlchemy's statement cache serves it without rebuilding its key.
+_APPEND_MESSAGE = insert(tables.messages).values(
+    position=select(func.coalesce(func.max(_m.position) + 1, 0))
+    .where(_m.session_id == bindparam("of_session"))
+    .scalar_subquery()
+)
+
+
+def message_row(
+    message: Message, session_id: str, position: int | None, encoded: EncodedContent
+) -> dict[str, Any]:
+    """The row of ``message``; without a position when ``position`` is None."""
+    row: dict[str, Any] = {
+        "id": message.id,
+        "session_id": session_id,
+        "position": position,
+        "role": message.role,
+        "content_type": encoded.content_type,
+        "content": encoded.cell,
+        "status": message.status,
+        "error": message.error,
+        "created_at": message.created_at,
+    }
+    if position is None:
+        del row["position"]
+    return row
+
+
+async def interrupt_streaming(conn: AsyncConnection) -> None:
+    """Mark every reply still ``streaming`` as ``interrupted`` (its writer is gone)."""
+    await conn.execute(
+        update(tables.messages).where(_m.status == "streaming").values(status="interrupted")
+    )
+
+
+async def append_message(
+    conn: AsyncConnection, session_id: str, message: Message, encoded: EncodedContent
+) -> None:
+    """Store ``message`` after the last stored message of session ``session_id``."""
+    row = message_row(message, session_id, None, encoded)
+    await conn.execute(_APPEND_MESSAGE, {**row, "of_session": session_id})
+
+
+async def update_message(
+    conn: AsyncConnection,
+    message_id: str,
+    encoded: EncodedContent,
+    status: str,
+    error: str | None,
+) -> None:
+    """Store new content, status and error for message ``message_id``."""
+    await conn.execute(
+        update(tables.messages)
+        .where(_m.id == message_id)
+        .values(content_type=encoded.content_type, content=encoded.cell, status=status, error=error)
+    )
+
+
+async def replace_messages(
+    conn: AsyncConnection,
+    session_id: str,
+    history: Sequence[Message],
+    encoded: Sequence[EncodedContent],
+) -> None:
+    """Delete every message of session ``session_id`` and store ``history`` in its place."""
+    await conn.execute(delete(tables.messages).where(_m.session_id == session_id))
+    if history:
+        await conn.execute(
+            insert(tables.messages),
+            [
+                message_row(m, session_id, i, e)
+                for i, (m, e) in enumerate(zip(history, encoded, strict=True))
+            ],
+        )
+
+
+async def truncate_messages(conn: AsyncConnection, session_id: str, keep_count: int) -> int:
+    """Delete all but the first ``keep_count`` messages of a session; return how many remain."""
+    # The first stored position not kept: stored positions are in history order, and
+    # going by rank rather than by value keeps this right even if they had a gap.
+    first_dropped = (
+        select(_m.position)
+        .where(_m.session_id == session_id)
+        .order_by(_m.position)
+        .limit(1)
+        .offset(keep_count)
+        .scalar_subquery()
+    )
+    await conn.execute(
+        delete(tables.messages).where(_m.session_id == session_id, _m.position >= first_dropped)
+    )
+    remaining: int = (
+        await conn.execute(
+            select(func.count()).select_from(tables.messages).where(_m.session_id == session_id)
+        )
+    ).scalar_one()
+    return remaining
+
+
+async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[StoredMessage]:
+    """The stored messages of session ``session_id``, in history order."""
+    query = (
+        select(_m.id, _m.role, _m.content_type, _m.content, _m.status, _m.error, _m.created_at)
+        .where(_m.session_id == session_id)
+        .order_by(_m.position)
+    )
+    return (await conn.execute(query)).all()
+
+
+def build_history(
+    session_id: str, rows: Sequence[StoredMessage], image_bytes: dict[str, bytes]
+) -> list[Message]:
+    """The Messages that rows from :func:`read_messages` describe (CPU work for images).
+
+    A message whose content cannot be read comes back as its raw text, with a warning.
+    """
+    history = []
+    for r in rows:
+        content, ok = decode_content(r.content_type, r.content, image_bytes)
+        if not ok:
+            log.warning("message %s of session %s has unreadable content", r.id, session_id)
+        history.append(
+            Message(
+                role=r.role,
+                content=content,
+                id=r.id,
+                created_at=r.created_at,
+                status=r.status,
+                error=r.error,
+            )
+        )
+    return history
