@@ -18,12 +18,13 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session, content_text
-from chatdesk.providers.base import CANCELLED_FINISH, Provider, ProviderError
+from chatdesk.providers.base import CANCELLED_FINISH, Provider, ProviderError, Usage
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.storage.database import StorageError
 
@@ -81,6 +82,43 @@ class _Turn:
 
 
 _END = object()
+
+
+@dataclass(slots=True)
+class _ReplyFacts:
+    """What is shown under a reply: the model, the time it took and its speed."""
+
+    model: str | None
+    started: float
+    deltas: int = 0
+    ended: float | None = None
+    tokens: int | None = None
+
+    def end(self, usage: Usage | None) -> None:
+        self.ended = time.monotonic()
+        self.tokens = usage.completion_tokens if usage is not None else None
+
+    def meta(self) -> dict[str, Any]:
+        """The facts as stored with the reply (tokens counted by the server when it says)."""
+        seconds = (self.ended or time.monotonic()) - self.started
+        found: dict[str, Any] = {"model": self.model, "seconds": round(seconds, 2)}
+        tokens = self.tokens if self.tokens is not None else self.deltas
+        found["tokens"] = tokens
+        if self.tokens is None:
+            found["tokens_estimated"] = True  # one streamed piece is about one token
+        if seconds > 0 and tokens:
+            found["tokens_per_second"] = round(tokens / seconds, 1)
+        return found
+
+
+def _chat_options(session: Session) -> dict[str, Any]:
+    """The generation options a chat sets for itself (its temperature, longest reply)."""
+    found: dict[str, Any] = {}
+    if session.temperature is not None:
+        found["temperature"] = session.temperature
+    if session.max_tokens is not None:
+        found["max_tokens"] = session.max_tokens
+    return found
 
 
 class ChatEngine:
@@ -238,8 +276,10 @@ class ChatEngine:
             return  # stopped before the model was asked: the user's message stays alone
         provider, model = self._resolve(session)
         context = session.context_messages()
+        options = {**self._options, **_chat_options(session)}
+        facts = _ReplyFacts(model or provider.model, time.monotonic())
         queue: asyncio.Queue[object] = asyncio.Queue()
-        pump = asyncio.create_task(_pump(provider, context, model, self._options, queue))
+        pump = asyncio.create_task(_pump(provider, context, model, options, queue, facts))
         # However the pump ends (even cancelled before its first step), the loop wakes up.
         pump.add_done_callback(queue.put_nowait)
         turn.pump = pump
@@ -284,6 +324,7 @@ class ChatEngine:
                     break
                 assert isinstance(item, str)
                 text += item
+                facts.deltas += 1
                 try:
                     if reply is None:
                         adding = asyncio.ensure_future(
@@ -316,7 +357,7 @@ class ChatEngine:
                 flusher.cancel()
             await _settle(pump, flusher)
             if reply is not None:
-                await self._finish_reply(session_id, reply, text, status, error)
+                await self._finish_reply(session_id, reply, text, status, error, facts.meta())
             if status != "complete":
                 await self._title_from_question(session)
         if isinstance(error, ProviderError):
@@ -344,12 +385,15 @@ class ChatEngine:
         text: str,
         status: str,
         error: BaseException | None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
-        """Store the reply's final text and status; in memory at least, if the disk fails."""
+        """Store the reply's final text, status and facts; in memory at least, if the disk
+        fails."""
         final: dict[str, Any] = {
             "content": text,
             "status": status,
             "error": str(error) if error is not None else None,
+            "meta": meta,
         }
         try:
             await self._manager.update_message(session_id, reply.id, **final)
@@ -423,6 +467,7 @@ async def _pump(
     model: str | None,
     options: dict[str, Any],
     queue: asyncio.Queue[object],
+    facts: _ReplyFacts | None = None,
 ) -> None:
     """Move the provider's deltas into ``queue``, ending with _END or an error.
 
@@ -433,6 +478,8 @@ async def _pump(
         stream = provider.stream(context, model=model, **options)
         async for delta in stream:
             queue.put_nowait(delta)
+        if facts is not None:
+            facts.end(stream.usage)
         if stream.finish_reason == CANCELLED_FINISH:
             return  # stopped by the provider (it was closed): a cancelled reply
         queue.put_nowait(_END)

@@ -233,6 +233,8 @@ class Message:
     created_at: datetime = field(default_factory=utcnow)
     status: str = "complete"
     error: str | None = None
+    # A reply's facts: "model", "seconds" (request to last token), "tokens" (written).
+    meta: dict[str, Any] | None = None
 
     @classmethod
     def create(cls, role: str, content: Content, **fields: Any) -> Message:
@@ -264,6 +266,10 @@ class Session:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
     history: list[Message] = field(default_factory=list)
+    # Generation settings of this chat (None: the app's defaults) and its unsent draft.
+    temperature: float | None = None
+    max_tokens: int | None = None
+    draft: str | None = None
     # Stored earlier versions of turns, by the id of the message each turn follows ("" for
     # the start of the chat); the history holds the version being shown.
     versions: dict[str, list[VersionRef]] = field(default_factory=dict)

@@ -220,11 +220,21 @@ class SessionManager:
             return await session_rows.list_summaries(conn, owner)
 
     async def update_session(self, session_id: str, **changes: Any) -> Session:
-        """Change a session's title, system_prompt, provider or model, and persist it."""
-        allowed = {"title", "system_prompt", "provider", "model"}
+        """Change a session's title, system_prompt, provider, model, temperature, max_tokens
+        or draft, and persist it."""
+        allowed = {
+            "title",
+            "system_prompt",
+            "provider",
+            "model",
+            "temperature",
+            "max_tokens",
+            "draft",
+        }
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} of a session")
+        _check_generation_settings(changes)
         if "title" in changes and not (changes["title"] or "").strip():
             raise ValueError("a session title cannot be empty")
         session = await self.require_session(session_id)
@@ -352,6 +362,7 @@ class SessionManager:
         status: str | None = None,
         error: str | None = None,
         persist: bool = True,
+        meta: dict[str, Any] | None = None,
     ) -> Message:
         """Change a message's content, status or error (a streaming reply grows this way).
 
@@ -376,6 +387,7 @@ class SessionManager:
                 content=message.content if content is None else content,
                 status=status or message.status,
                 error=error if error is not None else message.error,
+                meta=meta if meta is not None else message.meta,
             )
             # Large images are validated (and encoded) on a thread, under the lock so that
             # changes to a message keep the order they were made in.
@@ -391,10 +403,11 @@ class SessionManager:
                 await asyncio.to_thread(validate_content, changed.content)
 
             def apply() -> None:
-                message.content, message.status, message.error = (
+                message.content, message.status, message.error, message.meta = (
                     changed.content,
                     changed.status,
                     changed.error,
+                    changed.meta,
                 )
                 self._emit(MESSAGE_UPDATED, session_id, message_id)
 
@@ -410,7 +423,7 @@ class SessionManager:
                     await image_rows.unlink_images(conn, message_id)
                     await image_rows.store_images(conn, message_id, stored.images)
                     await message_rows.update_message(
-                        conn, message_id, stored, changed.status, changed.error
+                        conn, message_id, stored, changed.status, changed.error, changed.meta
                     )
                 apply()
 
@@ -714,3 +727,17 @@ def _find_message(session: Session, message_id: str) -> Message:
         if message.id == message_id:
             return message
     raise LookupError(f"session {session.id!r} has no message {message_id!r}")
+
+
+def _check_generation_settings(changes: dict[str, Any]) -> None:
+    """Refuse a temperature or reply length no model accepts (None means the default)."""
+    temperature = changes.get("temperature")
+    if temperature is not None and not (
+        isinstance(temperature, int | float) and 0 <= temperature <= 2
+    ):
+        raise ValueError("the temperature must be between 0 and 2")
+    max_tokens = changes.get("max_tokens")
+    if max_tokens is not None and not (
+        isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 1
+    ):
+        raise ValueError("the longest reply must be at least 1 token")

@@ -73,8 +73,26 @@ def _add_turn_versions(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+_DAILY_USE_COLUMNS = (
+    "ALTER TABLE sessions ADD COLUMN temperature FLOAT",
+    "ALTER TABLE sessions ADD COLUMN max_tokens INTEGER",
+    "ALTER TABLE sessions ADD COLUMN draft TEXT",
+    "ALTER TABLE messages ADD COLUMN meta TEXT",
+)
+
+
+def _add_daily_use_columns(connection: Connection) -> None:
+    """Version 3: per-chat temperature, max tokens and draft; each reply's facts."""
+    for statement in _DAILY_USE_COLUMNS:
+        connection.execute(text(statement))
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_create_schema_v1, _add_turn_versions)
+MIGRATIONS: tuple[Migration, ...] = (
+    _create_schema_v1,
+    _add_turn_versions,
+    _add_daily_use_columns,
+)
 
 
 # How long a write waits for another connection's lock before giving up.

@@ -7,6 +7,7 @@ changes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 _m = tables.messages.c
 
 # A message as read_messages returns it: id, role, content_type, content, status, error,
-# created_at (rows rather than mappings: attribute access is the cheaper one per row).
-StoredMessage: TypeAlias = "Row[str, str, str, str, str, str | None, datetime]"
+# created_at, meta (rows rather than mappings: attribute access is the cheaper one per row).
+StoredMessage: TypeAlias = "Row[str, str, str, str, str, str | None, datetime, str | None]"
 
 # Inserts a message one past the last stored position of its session: even if memory and
 # disk ever disagreed about how many messages there are, a new message can be stored.
@@ -51,6 +52,7 @@ def message_row(
         "status": message.status,
         "error": message.error,
         "created_at": message.created_at,
+        "meta": encode_meta(message.meta),
     }
     if position is None:
         del row["position"]
@@ -78,13 +80,34 @@ async def update_message(
     encoded: EncodedContent,
     status: str,
     error: str | None,
+    meta: dict[str, Any] | None = None,
 ) -> None:
-    """Store new content, status and error for message ``message_id``."""
-    await conn.execute(
-        update(tables.messages)
-        .where(_m.id == message_id)
-        .values(content_type=encoded.content_type, content=encoded.cell, status=status, error=error)
-    )
+    """Store new content, status, error (and facts, when given) for message ``message_id``."""
+    values: dict[str, Any] = {
+        "content_type": encoded.content_type,
+        "content": encoded.cell,
+        "status": status,
+        "error": error,
+    }
+    if meta is not None:
+        values["meta"] = encode_meta(meta)
+    await conn.execute(update(tables.messages).where(_m.id == message_id).values(**values))
+
+
+def encode_meta(meta: dict[str, Any] | None) -> str | None:
+    """A reply's facts as the JSON stored in ``messages.meta``."""
+    return None if meta is None else json.dumps(meta)
+
+
+def decode_meta(cell: str | None) -> dict[str, Any] | None:
+    """The facts stored in ``messages.meta``; None when absent or unreadable."""
+    if not cell:
+        return None
+    try:
+        found = json.loads(cell)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 async def replace_messages(
@@ -131,7 +154,9 @@ async def truncate_messages(conn: AsyncConnection, session_id: str, keep_count: 
 async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[StoredMessage]:
     """The stored messages of session ``session_id``, in history order."""
     query = (
-        select(_m.id, _m.role, _m.content_type, _m.content, _m.status, _m.error, _m.created_at)
+        select(
+            _m.id, _m.role, _m.content_type, _m.content, _m.status, _m.error, _m.created_at, _m.meta
+        )
         .where(_m.session_id == session_id)
         .order_by(_m.position)
     )
@@ -158,6 +183,7 @@ def build_history(
                 created_at=r.created_at,
                 status=r.status,
                 error=r.error,
+                meta=decode_meta(r.meta),
             )
         )
     return history

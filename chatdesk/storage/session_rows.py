@@ -35,6 +35,9 @@ def session_row(session: Session) -> dict[str, Any]:
         "created_at": session.created_at,
         "updated_at": session.updated_at,
         "message_count": session.message_count,
+        "temperature": session.temperature,
+        "max_tokens": session.max_tokens,
+        "draft": session.draft,
     }
 
 
@@ -52,6 +55,9 @@ def session_from_row(row: RowMapping, history: list[Message]) -> Session:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         history=history,
+        temperature=row["temperature"],
+        max_tokens=row["max_tokens"],
+        draft=row["draft"],
     )
 
 

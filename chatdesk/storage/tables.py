@@ -49,6 +49,10 @@ sessions = Table(
     Column("created_at", UTCTimestamp, nullable=False),
     Column("updated_at", UTCTimestamp, nullable=False),
     Column("message_count", Integer, nullable=False, server_default="0"),
+    # Per-chat generation settings (None: the app's defaults) and the unsent draft.
+    Column("temperature", Float),
+    Column("max_tokens", Integer),
+    Column("draft", Text),
     Index("ix_sessions_updated_at", "updated_at"),
     Index("ix_sessions_owner_updated_at", "owner", "updated_at"),
     # At most one session per scheduled task, enforced by the database itself.
@@ -74,6 +78,8 @@ messages = Table(
     Column("status", String, nullable=False, server_default="complete"),
     Column("error", Text),
     Column("created_at", UTCTimestamp, nullable=False),
+    # A reply's facts as JSON: the model that wrote it, seconds taken, tokens written.
+    Column("meta", Text),
     Index("ux_messages_session_position", "session_id", "position", unique=True),
 )
 

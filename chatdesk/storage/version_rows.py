@@ -18,10 +18,19 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatdesk.domain import Message, VersionRef, new_id
-from chatdesk.storage import image_rows, tables
+from chatdesk.storage import image_rows, message_rows, tables
 from chatdesk.storage.content_codec import decode_content, image_refs
 
-_MESSAGE_FIELDS = ("id", "role", "content_type", "content", "status", "error", "created_at")
+_MESSAGE_FIELDS = (
+    "id",
+    "role",
+    "content_type",
+    "content",
+    "status",
+    "error",
+    "created_at",
+    "meta",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +153,7 @@ async def restore_version(
                 created_at=r["created_at"],
                 status=r["status"],
                 error=r["error"],
+                meta=message_rows.decode_meta(r.get("meta")),
             )
         )
     return RestoredVersion(messages, unreadable)
