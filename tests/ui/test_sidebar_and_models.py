@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from chatdesk.settings import ServerConfig
 from chatdesk.ui.main_window import MainWindow
-from chatdesk.ui.session_list import SessionIdRole, relative_time
+from chatdesk.ui.session_model import SessionIdRole, relative_time
 from tests.ui.harness import Harness, run, wait_for
 
 NOW = datetime(2026, 3, 14, 15, 0, tzinfo=UTC)

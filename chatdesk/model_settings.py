@@ -1,0 +1,200 @@
+"""What changing the model settings means: servers and their keys, local model files,
+the default model, and the model a new chat gets. Qt-free; the settings dialog only
+calls these and shows their result.
+
+Each change is applied to the preferences (and the key store) and saved at once, and
+cached providers of what changed are forgotten, so the next reply uses the new setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from chatdesk.providers.registry import ProviderRegistry, build_provider
+from chatdesk.settings import LOCAL_PROVIDER, Preferences, ServerConfig
+
+GGUF_MAGIC = b"GGUF"
+_MODELS_SHOWN = 4
+
+
+class KeyStore(Protocol):
+    """Where API keys are kept (the keyring, this run's memory or the settings file)."""
+
+    @property
+    def keyring_available(self) -> bool:
+        """Whether keys go to a real system keyring."""
+        ...
+
+    @property
+    def warning(self) -> str | None:
+        """Why keys are not kept safely, or None when they are."""
+        ...
+
+    def get(self, provider_id: str) -> str | None:
+        """The key for ``provider_id``, if one is kept."""
+        ...
+
+    def set(self, provider_id: str, key: str, *, persist_in_settings_file: bool = False) -> None:
+        """Keep ``key`` for ``provider_id``."""
+        ...
+
+    def delete(self, provider_id: str) -> None:
+        """Forget the key for ``provider_id``."""
+        ...
+
+
+class SettingsRefused(ValueError):
+    """A change that was not made, with the reason in words."""
+
+
+def new_chat_model(preferences: Preferences) -> tuple[str, str | None]:
+    """The (provider, model) a new chat is stamped with: the default model.
+
+    A server default without a model means "the server's first model", as the registry
+    resolves it when sending; it is stamped so a later change of that list or of the
+    default changes new chats only, never an existing one.
+    """
+    provider, model = preferences.default_provider, preferences.default_model
+    if model is None and provider != LOCAL_PROVIDER:
+        server = preferences.server(provider)
+        model = server.models[0] if server is not None and server.models else None
+    return provider, model
+
+
+def describe_models(models: list[str]) -> str:
+    """A short sentence listing the models a server offers."""
+    if not models:
+        return "Connected, but the server lists no models."
+    shown = ", ".join(models[:_MODELS_SHOWN])
+    more = f" and {len(models) - _MODELS_SHOWN} more" if len(models) > _MODELS_SHOWN else ""
+    noun = "model" if len(models) == 1 else "models"
+    return f"Connected: {len(models)} {noun} ({shown}{more})."
+
+
+async def fetch_models(base_url: str, api_key: str | None) -> list[str]:
+    """Ask the server at ``base_url`` for its models (raises ProviderError in words)."""
+    provider = build_provider(base_url, None, api_key)
+    try:
+        return sorted(await provider.list_models())
+    finally:
+        await provider.close()
+
+
+def check_gguf_file(path: str | Path) -> str:
+    """The resolved path of a readable GGUF model file; SettingsRefused says why not."""
+    file = Path(path)
+    if file.suffix.lower() != ".gguf" or not file.is_file():
+        raise SettingsRefused(f"{file.name} is not a .gguf model file; nothing was added.")
+    try:
+        with file.open("rb") as handle:
+            magic = handle.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise SettingsRefused(f"{file.name} cannot be read ({exc.strerror}).") from exc
+    if magic != GGUF_MAGIC:
+        raise SettingsRefused(f"{file.name} does not look like a GGUF model (wrong file header).")
+    return str(file.resolve())
+
+
+def normalise_url(url: str) -> str:
+    """A server's base URL as it is stored (no surrounding spaces, no trailing slash)."""
+    return url.strip().rstrip("/")
+
+
+class ModelSettings:
+    """The model settings over the registry's preferences, a key store and a saver."""
+
+    def __init__(
+        self,
+        registry: ProviderRegistry,
+        save: Callable[[], None],
+        secrets: KeyStore | None = None,
+    ) -> None:
+        """``save`` writes the preferences (it raises OSError when it cannot)."""
+        self.registry = registry
+        self.preferences = registry.preferences
+        self.secrets = secrets
+        self._save = save
+
+    def check_new_server(self, url: str) -> str:
+        """The stored form of ``url``; SettingsRefused when empty or already in the list."""
+        url = normalise_url(url)
+        if not url:
+            raise SettingsRefused("Enter the server's base URL first.")
+        if self.preferences.server(url) is not None:
+            raise SettingsRefused("That server is already in the list.")
+        return url
+
+    def add_server(
+        self,
+        url: str,
+        models: list[str],
+        *,
+        name: str = "",
+        key: str | None = None,
+        persist_key_in_file: bool = False,
+    ) -> ServerConfig:
+        """Add the server at ``url`` offering ``models``, its key kept first."""
+        url = self.check_new_server(url)
+        if key and self.secrets is not None:
+            self.secrets.set(url, key, persist_in_settings_file=persist_key_in_file)
+        server = ServerConfig(base_url=url, name=name, models=models)
+        self.preferences.servers.append(server)
+        self.registry.forget(url)
+        self._save()
+        return server
+
+    def update_server_models(self, url: str, models: list[str]) -> ServerConfig | None:
+        """Keep ``models`` as what ``url`` offers; None when that server is gone."""
+        server = self.preferences.server(url)
+        if server is None:
+            return None
+        server.models = models
+        self.registry.forget(url)
+        self._save()
+        return server
+
+    def remove_server(self, url: str) -> ServerConfig | None:
+        """Remove a server and its key; a default on it falls back to the local model."""
+        server = self.preferences.server(url)
+        if server is None:
+            return None
+        self.preferences.servers.remove(server)
+        if self.secrets is not None:
+            self.secrets.delete(server.base_url)
+        if self.preferences.default_provider == server.base_url:
+            self.preferences.default_provider = LOCAL_PROVIDER
+            self.preferences.default_model = None
+        self.registry.forget(server.base_url)
+        self._save()
+        return server
+
+    def add_local_model(self, path: str | Path) -> str:
+        """Offer the .gguf file at ``path`` as a local model; its resolved path."""
+        resolved = check_gguf_file(path)
+        if resolved in self.preferences.local_models:
+            raise SettingsRefused(f"{Path(resolved).name} is already in the list.")
+        self.preferences.local_models.append(resolved)
+        self._save()
+        return resolved
+
+    def remove_local_model(self, path: str) -> bool:
+        """Stop offering a model file (the file itself is left alone); False if not listed."""
+        if path not in self.preferences.local_models:
+            return False
+        self.preferences.local_models.remove(path)
+        if (self.preferences.default_provider, self.preferences.default_model) == (
+            LOCAL_PROVIDER,
+            path,
+        ):
+            self.preferences.default_model = None
+        self.registry.forget_local(path)
+        self._save()
+        return True
+
+    def set_default(self, provider_id: str, model: str | None) -> None:
+        """New chats get ``model`` of ``provider_id`` from now on."""
+        self.preferences.default_provider = provider_id
+        self.preferences.default_model = model
+        self._save()
