@@ -204,6 +204,16 @@ class ChatController:
             return None
         return self._start_turn(session.id, self.engine.regenerate(session.id))
 
+    def select_version(self, message_id: str, number: int) -> asyncio.Task[None] | None:
+        """Show version ``number`` of the turn that starts with ``message_id``."""
+        session = self.current
+        if session is None or self.is_streaming(session.id):
+            return None
+        position = next((i for i, m in enumerate(session.history) if m.id == message_id), None)
+        if position is None:
+            return None
+        return self.tasks.start(self.engine.select_version(session.id, position, number))
+
     def dismiss_error(self) -> None:
         """Hide the current session's error until its next turn."""
         if self.current is not None:

@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
         pane.banner.dismissed.connect(self._dismiss_error)
         pane.view.editRequested.connect(self._edit_message)
         pane.view.regenerateRequested.connect(lambda _id: self.retry_current())
+        pane.view.versionRequested.connect(self.chat.select_version)
         pane.model_selector.modelChosen.connect(self.chat.choose_model)
         pane.settings_button.clicked.connect(self.open_settings)
 

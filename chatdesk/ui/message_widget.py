@@ -302,6 +302,9 @@ class MessageWidget(QWidget):
         row.setSpacing(2)
         self._status = QLabel(self._actions)
         self._status.setObjectName("messageStatus")
+        # Discreet facts of a reply: when, which model, how fast.
+        self._facts = QLabel(self._actions)
+        self._facts.setObjectName("replyFacts")
         self._copy = self._action_button("Copy", "Copy this message's text", self._copy_text)
         self._edit = self._action_button(
             "Edit", "Edit this message and send it again", self._request_edit
@@ -324,6 +327,7 @@ class MessageWidget(QWidget):
             self._copy,
             self._edit,
             self._regenerate,
+            self._facts,
         ):
             row.addWidget(widget)
         muted = self.palette()
@@ -395,8 +399,14 @@ class MessageWidget(QWidget):
                 widget.show_code(part)
             widget.setGeometry(x, y, part.width, part.height)
             y += part.height + PART_SPACING
-        self._status.setText(STATUS_LABELS.get(message.status, ""))
+        self._status_text = STATUS_LABELS.get(message.status, "")
+        self._status.setText(self._status_text)
+        self._status.setToolTip(self._status_text)
         self._status.setVisible(message.status in STATUS_LABELS)
+        facts = reply_facts(message) if message.status != "streaming" else ""
+        self._facts.setText(facts)
+        self._facts.setToolTip(facts)
+        self._facts.setVisible(bool(facts))
         self._edit.setVisible(is_user)
         self._regenerate.setVisible(
             is_last_reply and message.status not in ("streaming",) and not is_user
@@ -420,7 +430,22 @@ class MessageWidget(QWidget):
 
     def _place_actions(self, layout: MessageLayout, is_user: bool) -> None:
         hint = self._actions.sizeHint()
-        width = max(hint.width(), 1)
+        x = layout.bubble_x + layout.bubble_width - hint.width() if is_user else layout.bubble_x + 6
+        room = layout.row_width - max(0, x) - 4
+        if hint.width() > room:
+            # A narrow window: the note and the facts give way (elided, the whole text in
+            # their tooltips) so the buttons stay on screen.
+            for label in (self._facts, self._status):
+                if label.isVisible() and self._actions.sizeHint().width() > room:
+                    excess = self._actions.sizeHint().width() - room
+                    keep = max(0, label.sizeHint().width() - excess)
+                    label.setText(
+                        label.fontMetrics().elidedText(
+                            label.toolTip() or label.text(), Qt.TextElideMode.ElideRight, keep
+                        )
+                    )
+            hint = self._actions.sizeHint()
+        width = max(min(hint.width(), room), 1)
         x = layout.bubble_x + layout.bubble_width - width if is_user else layout.bubble_x + 6
         y = ROW_MARGIN_V + layout.bubble_height + ACTION_GAP
         self._actions.setGeometry(QRect(QPoint(max(0, x), y), QSize(width, ACTION_BAR_HEIGHT)))
@@ -463,3 +488,21 @@ _WIDGET_KINDS: dict[type, type[MessageText | ImageThumbnail | CodeBlock]] = {
     ImagePart: ImageThumbnail,
     CodePart: CodeBlock,
 }
+
+
+def reply_facts(message: Message) -> str:
+    """A reply's facts in a few words: "14:05 · model · 2.1 s · 35 tokens/s" (or "")."""
+    meta = message.meta
+    if message.role != "assistant" or not meta:
+        return ""
+    parts = [message.created_at.astimezone().strftime("%H:%M")]
+    if meta.get("model"):
+        parts.append(str(meta["model"]))
+    seconds = meta.get("seconds")
+    if isinstance(seconds, int | float):
+        parts.append(f"{seconds:.1f} s")
+    speed = meta.get("tokens_per_second")
+    if isinstance(speed, int | float):
+        approx = "≈" if meta.get("tokens_estimated") else ""
+        parts.append(f"{approx}{speed:.0f} tokens/s")
+    return " · ".join(parts)

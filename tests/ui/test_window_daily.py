@@ -1,0 +1,76 @@
+"""The window in daily use: versions arrows, reply facts, narrow windows, drafts per chat,
+keyboard-only use."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QToolButton
+from pytestqt.qtbot import QtBot
+
+from chatdesk.domain import content_text
+from chatdesk.ui.main_window import MainWindow
+from chatdesk.ui.message_widget import MessageWidget
+from tests.ui.harness import Harness, run, wait_for
+
+
+def send(qtbot: QtBot, window: MainWindow, text: str) -> None:
+    task = window.send_text(text)
+    assert task is not None
+    wait_for(qtbot, task.done)
+
+
+def last_widget(window: MainWindow) -> MessageWidget:
+    widgets = window.chat_view.message_widgets()
+    assert widgets
+    return widgets[-1]
+
+
+def test_regenerate_shows_arrows_that_switch_versions(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    openai_server.reply = "First answer."
+    send(qtbot, window, "Question")
+    openai_server.reply = "Second answer."
+    task = window.retry_current()
+    assert task is not None
+    wait_for(qtbot, task.done)
+    session = window.chat.current
+    assert session is not None
+    wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").isVisible())
+    reply = last_widget(window)
+    assert reply.findChild(QLabel, "versionLabel").text() == "2/2"
+    reply.findChild(QToolButton, "previousVersionButton").click()
+    wait_for(qtbot, lambda: content_text(session.history[-1].content) == "First answer.")
+    wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").text() == "1/2")
+
+
+def test_a_reply_shows_its_model_and_speed(harness: Harness, openai_server, qtbot: QtBot) -> None:
+    window = harness.window()
+    send(qtbot, window, "Question")
+    facts = last_widget(window).findChild(QLabel, "replyFacts")
+    wait_for(qtbot, facts.isVisible)
+    assert openai_server.model in facts.text()
+    assert "tokens/s" in facts.text()
+
+
+def test_a_narrow_window_keeps_the_buttons_after_an_interrupted_note_on_screen(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    send(qtbot, window, "Question")
+    session = window.chat.current
+    assert session is not None
+    reply = session.history[-1]
+    run(qtbot, window.manager.update_message(session.id, reply.id, status="interrupted"))
+    window.resize(640, 480)
+    wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "messageStatus").isVisible())
+    widget = last_widget(window)
+    view_width = window.chat_view.viewport().width()
+    for name in ("copyMessageButton", "regenerateMessageButton"):
+        button = widget.findChild(QToolButton, name)
+        assert button.isVisible()
+        right = button.mapTo(window.chat_view.viewport(), button.rect().topRight()).x()
+        assert right <= view_width, name
+    status = widget.findChild(QLabel, "messageStatus")
+    assert status.text().endswith("…")
+    assert status.toolTip().startswith("Interrupted")
