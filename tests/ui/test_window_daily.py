@@ -39,7 +39,9 @@ def test_regenerate_shows_arrows_that_switch_versions(
     wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").isVisible())
     reply = last_widget(window)
     assert reply.findChild(QLabel, "versionLabel").text() == "2/2"
-    reply.findChild(QToolButton, "previousVersionButton").click()
+    previous = reply.findChild(QToolButton, "previousVersionButton")
+    wait_for(qtbot, previous.isEnabled)  # once the reply is no longer streaming
+    previous.click()
     wait_for(qtbot, lambda: content_text(session.history[-1].content) == "First answer.")
     wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").text() == "1/2")
 
@@ -74,3 +76,19 @@ def test_a_narrow_window_keeps_the_buttons_after_an_interrupted_note_on_screen(
     status = widget.findChild(QLabel, "messageStatus")
     assert status.text().endswith("…")
     assert status.toolTip().startswith("Interrupted")
+
+
+def test_a_long_title_is_elided_and_never_vanishes(harness: Harness, qtbot: QtBot) -> None:
+    window = harness.window()
+    session = window.chat.current
+    assert session is not None
+    title = "A rather long title for a chat about planning the spring garden"
+    run(qtbot, window.manager.update_session(session.id, title=title))
+    wait_for(qtbot, lambda: window.pane.title.text() == title)
+    window.resize(640, 480)
+    wait_for(qtbot, lambda: window.pane.title.elided_text().endswith("…"))
+    assert window.pane.title.toolTip() == title
+    window.resize(window.minimumSizeHint())
+    qtbot.wait(50)
+    assert window.pane.title.width() > 0
+    assert len(window.pane.title.elided_text()) >= 2
