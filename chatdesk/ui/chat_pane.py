@@ -27,7 +27,7 @@ from chatdesk.ui.model_selector import ModelSelector
 class ElidedLabel(QLabel):
     """A one-line label that ends in "…" when narrower than its text (whole in a tooltip)."""
 
-    def setText(self, text: str) -> None:  # type: ignore[override]
+    def setText(self, text: str) -> None:
         """Show ``text``, elided to the width available."""
         super().setText(text)
         self.setToolTip(text)

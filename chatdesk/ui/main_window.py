@@ -19,7 +19,7 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
 
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, utcnow
+from chatdesk.domain import Content, Session, content_text, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
@@ -82,6 +82,8 @@ class MainWindow(QMainWindow):
         self.secrets = secrets
         self.confirm = confirm
         self.tasks = TaskSet(self._report)
+        # Each chat's unsent draft (with its images) for this run; its text is stored too.
+        self._drafts: dict[str, Content | None] = {}
         self.chat = ChatController(manager, engine, registry, self.tasks, self)
 
         self.bridge = SessionEventBridge(manager, self)
@@ -142,6 +144,8 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
+        if self.chat.current is not None and shiboken6.isValid(self):
+            self._put_draft_aside(self.chat.current)
         await self.chat.stop_all()
         await self.tasks.drain(SHUTDOWN_TIMEOUT)
         self.bridge.detach()
@@ -300,9 +304,16 @@ class MainWindow(QMainWindow):
         if not self.chat.can_send():
             composer.show_notice("Wait for the reply to finish, or press Stop.")
             return None
+        editing = composer.editing_message_id is not None
         task = self.chat.send(content, composer.editing_message_id)
         composer.finish_edit()
         composer.clear()
+        if editing:
+            # What was being typed before Edit comes back once the edit is sent.
+            draft = composer.take_draft_before_edit()
+            if draft is not None:
+                composer.set_content(draft)
+        self._store_draft(self.chat.current, composer.content())
         self.pane.view.scroll_to_newest()
         return task
 
@@ -334,13 +345,45 @@ class MainWindow(QMainWindow):
     # -- what the pane shows for the current session (the controller's ChatScreen) ----------
 
     def show_session(self, session: Session, previous: Session | None) -> None:
-        """Show ``session``, just opened, with its latest messages."""
+        """Show ``session``, just opened, with its latest messages and its own draft."""
         if previous is not None and previous.id != session.id:
-            self.pane.composer.finish_edit()
+            self._put_draft_aside(previous)
+            self._show_draft(session)
+        elif previous is None:
+            self._show_draft(session)
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
         self.show_session_state()
         self.pane.composer.edit.setFocus()
+
+    def _put_draft_aside(self, session: Session) -> None:
+        """Keep what the composer holds as ``session``'s draft (an edit in progress is
+        abandoned; the draft typed before it is kept)."""
+        composer = self.pane.composer
+        if composer.editing_message_id is not None:
+            draft = composer.take_draft_before_edit()
+            composer.finish_edit()
+        else:
+            draft = composer.content()
+        self._drafts[session.id] = draft
+        self._store_draft(session, draft)
+
+    def _store_draft(self, session: Session | None, draft: Content | None) -> None:
+        """Write the text of ``draft`` with the chat (images stay for this run only)."""
+        if session is None:
+            return
+        self._drafts[session.id] = draft
+        text = content_text(draft).strip() if draft else ""
+        if text != (session.draft or ""):
+            self.tasks.start(self.manager.update_session(session.id, draft=text or None))
+
+    def _show_draft(self, session: Session) -> None:
+        composer = self.pane.composer
+        draft = self._drafts.get(session.id, session.draft)
+        if draft:
+            composer.set_content(draft)
+        else:
+            composer.clear()
 
     def restore_draft(self, content: Content) -> None:
         """Put a message that could not be sent back into the composer."""

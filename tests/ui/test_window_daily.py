@@ -92,3 +92,42 @@ def test_a_long_title_is_elided_and_never_vanishes(harness: Harness, qtbot: QtBo
     qtbot.wait(50)
     assert window.pane.title.width() > 0
     assert len(window.pane.title.elided_text()) >= 2
+
+
+def test_each_chat_keeps_its_own_draft_across_restarts(harness: Harness, qtbot: QtBot) -> None:
+    window = harness.window()
+    send(qtbot, window, "A first question")  # an empty chat would be reused as the new one
+    first = window.chat.current
+    assert first is not None
+    window.composer.edit.setPlainText("draft for the first chat")
+    window.new_session()
+    wait_for(qtbot, lambda: window.chat.current is not None and window.chat.current.id != first.id)
+    second = window.chat.current
+    assert window.composer.text() == ""  # the draft did not follow to the new chat
+    window.composer.edit.setPlainText("draft for the second chat")
+    run(qtbot, window.open_session(first.id))
+    assert window.composer.text() == "draft for the first chat"
+    harness.close(window)
+
+    again = harness.window()
+    wait_for(qtbot, lambda: again.chat.current is not None)
+    assert again.chat.current.id == first.id
+    assert again.composer.text() == "draft for the first chat"
+    run(qtbot, again.open_session(second.id))
+    assert again.composer.text() == "draft for the second chat"
+
+
+def test_sending_an_edit_gives_the_draft_back(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    send(qtbot, window, "Question")
+    session = window.chat.current
+    assert session is not None
+    window.composer.edit.setPlainText("next question, half typed")
+    window.composer.begin_edit(session.history[0].id, "Question, edited")
+    task = window.send_current()
+    assert task is not None
+    wait_for(qtbot, task.done)
+    assert window.composer.text() == "next question, half typed"
+    assert content_text(session.history[0].content) == "Question, edited"
