@@ -77,7 +77,16 @@ class ChatPane(QWidget):
         header.setContentsMargins(16, 10, 12, 6)
         header.setSpacing(8)
         header.addWidget(self.title, 1)
+        self.chat_settings_button = QToolButton(self)
+        self.chat_settings_button.setObjectName("chatSettingsButton")
+        self.chat_settings_button.setAccessibleName("chatSettingsButton")
+        self.chat_settings_button.setText("Chat settings")
+        self.chat_settings_button.setToolTip(
+            "This chat's system prompt, temperature, longest reply and presets (Ctrl+;)"
+        )
+        self.chat_settings_button.setAutoRaise(True)
         header.addWidget(self.model_selector)
+        header.addWidget(self.chat_settings_button)
         header.addWidget(self.settings_button)
 
         self.messages = MessageListModel(self)

@@ -167,6 +167,11 @@ class ChatView(QListView):
         """Emitted with (message id, version number) when a version arrow is clicked."""
         return self._delegate.versionRequested
 
+    def scroll_page(self, direction: int) -> None:
+        """Scroll one page up (-1) or down (+1), as PageUp/PageDown do."""
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.value() + direction * bar.pageStep())
+
     def row_width(self) -> int:
         """The width every row is laid out at."""
         return max(200, self.viewport().width())
@@ -338,6 +343,7 @@ class ChatView(QListView):
         """A palette or font change (e.g. the system switched to dark) restyles messages."""
         super().changeEvent(event)
         if event.type() in (event.Type.PaletteChange, event.Type.FontChange):
+            self.renderer.set_font(self.font())
             self.renderer.set_palette(self.palette())
             self._synced_for = None  # every row's height may have changed
             self._heights.clear()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QPalette
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont, QImage, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -48,6 +48,9 @@ class ComposerEdit(QPlainTextEdit):
 
     submitted = Signal()
     escapePressed = Signal()
+    # Up in an empty box: edit the last message. PageUp/PageDown: scroll the chat (-1/+1).
+    editLastRequested = Signal()
+    pageRequested = Signal(int)
     imagesOffered = Signal(list)
     filesOffered = Signal(list)
 
@@ -72,6 +75,12 @@ class ComposerEdit(QPlainTextEdit):
             return
         if event.key() == Qt.Key.Key_Escape:
             self.escapePressed.emit()
+            return
+        if event.key() == Qt.Key.Key_Up and not self.toPlainText():
+            self.editLastRequested.emit()
+            return
+        if event.key() in (Qt.Key.Key_PageUp, Qt.Key.Key_PageDown):
+            self.pageRequested.emit(-1 if event.key() == Qt.Key.Key_PageUp else 1)
             return
         super().keyPressEvent(event)
 
@@ -306,6 +315,11 @@ class Composer(QFrame):
         """Show (or with "" hide) a short message under the text box."""
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
+
+    def follow_font(self, font: QFont) -> None:
+        """Set typed text in ``font``'s size (as the chat's), after the text size changed."""
+        self.edit.setFont(chat_font(font))
+        self.edit.updateGeometry()
 
     def set_streaming(self, streaming: bool) -> None:
         """While a reply streams, Stop replaces Send."""

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
+from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtWidgets import QApplication, QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
 
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import Content, Session, content_text, utcnow
@@ -33,6 +33,15 @@ from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
 from chatdesk.ui.session_list import SessionSidebar
+from chatdesk.ui.theme import (
+    FlatButtonFocus,
+    apply_point_size,
+    apply_theme,
+    look_of,
+    remember_look,
+    stepped,
+)
+from chatdesk.ui.window_actions import ShortcutsSheet, build_menus
 from chatdesk.ui.window_state import remember_layout, restore_layout
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,7 @@ log = logging.getLogger(__name__)
 ConfirmCallback = Callable[[QWidget, str, str], bool]
 
 _CLOCK_INTERVAL_MS = 60_000
+
 # How long shut-down waits for background writes before cancelling them.
 SHUTDOWN_TIMEOUT = 10.0
 
@@ -191,10 +201,16 @@ class MainWindow(QMainWindow):
         pane.view.versionRequested.connect(self.chat.select_version)
         pane.model_selector.modelChosen.connect(self.chat.choose_model)
         pane.settings_button.clicked.connect(self.open_settings)
+        pane.chat_settings_button.clicked.connect(self.open_chat_settings)
 
-        QShortcut(QKeySequence.StandardKey.New, self, self.new_session)
-        QShortcut(QKeySequence("Ctrl+L"), self, lambda: sidebar.filter.setFocus())
-        QShortcut(QKeySequence("Ctrl+,"), self, self.open_settings)
+        # New chat, settings, the filter and everything else: see the menu bar's actions.
+        self.menu_actions = build_menus(self, self)
+        # Flat buttons a keyboard reaches show where the focus is (they showed nothing).
+        self._focus_frames = FlatButtonFocus(self)
+        sidebar.list.textTyped.connect(self._type_into_composer)
+        pane.composer.edit.editLastRequested.connect(self.edit_last_message)
+        pane.composer.edit.pageRequested.connect(pane.view.scroll_page)
+        self._apply_look()
         self._clock = QTimer(self)
         self._clock.setInterval(_CLOCK_INTERVAL_MS)
         self._clock.timeout.connect(sidebar.list.viewport().update)
@@ -354,7 +370,9 @@ class MainWindow(QMainWindow):
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
         self.show_session_state()
-        self.pane.composer.edit.setFocus()
+        if self.focusWidget() is not self.sidebar.list:
+            # Opened from the list, the focus stays there so F2 and Delete act on it.
+            self.pane.composer.edit.setFocus()
 
     def _put_draft_aside(self, session: Session) -> None:
         """Keep what the composer holds as ``session``'s draft (an edit in progress is
@@ -408,6 +426,9 @@ class MainWindow(QMainWindow):
         current = self.chat.current_id
         streaming = current is not None and self.chat.is_streaming(current)
         self.pane.show_streaming(streaming, waiting=self.chat.is_waiting_for_reply())
+        # Esc stops a reply only while one streams; otherwise it stays with the widgets
+        # (leaving an edit, clearing the filter).
+        self.menu_actions.by_name["stopAction"].setEnabled(streaming)
 
     # -- models -----------------------------------------------------------------------------
 
@@ -452,3 +473,108 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    # -- keyboard and menu commands -----------------------------------------------------
+
+    def rename_current(self) -> None:
+        """Start renaming the open chat in the sidebar (F2 anywhere in the window)."""
+        index = self.sidebar.current_proxy_index()
+        if index.isValid():
+            self.sidebar.list.setFocus()
+            self.sidebar.list.edit(index)
+
+    def delete_current(self) -> None:
+        """Delete the open chat, after the user confirms."""
+        if self.chat.current is not None:
+            self.delete_session(self.chat.current.id)
+
+    def edit_last_message(self) -> None:
+        """Load the open chat's last message of the user into the composer to edit it."""
+        session = self.chat.current
+        if session is None or not self.chat.can_send():
+            return
+        last = next((m for m in reversed(session.history) if m.role == "user"), None)
+        if last is not None:
+            self.pane.composer.begin_edit(last.id, last.content)
+
+    def copy_last_reply(self) -> None:
+        """Copy the open chat's last reply (and say so under the message box)."""
+        session = self.chat.current
+        reply = (
+            next(
+                (m for m in reversed(session.history) if m.role == "assistant"),
+                None,
+            )
+            if session
+            else None
+        )
+        if reply is not None:
+            QGuiApplication.clipboard().setText(content_text(reply.content))
+            self.pane.composer.show_notice("Copied the last reply.")
+            QTimer.singleShot(1500, lambda: self._clear_notice("Copied the last reply."))
+
+    def _clear_notice(self, text: str) -> None:
+        if shiboken6.isValid(self) and self.pane.composer.notice.text() == text:
+            self.pane.composer.show_notice("")
+
+    def focus_chat_list(self) -> None:
+        """Move the keyboard focus to the chat filter and list."""
+        self.sidebar.filter.setFocus()
+
+    def focus_composer(self) -> None:
+        """Move the keyboard focus to the message box."""
+        self.pane.composer.edit.setFocus()
+
+    def _type_into_composer(self, text: str) -> None:
+        # Typing while the chat list has the focus writes the message, as one expects.
+        self.pane.composer.edit.setFocus()
+        self.pane.composer.edit.insertPlainText(text)
+
+    def show_shortcuts(self) -> QDialog:
+        """Open the sheet of every keyboard shortcut (F1, Ctrl+/)."""
+        sheet = ShortcutsSheet(self.menu_actions, self)
+        sheet.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        sheet.open()
+        return sheet
+
+    def open_chat_settings(self) -> QDialog | None:
+        """Open the open chat's own settings (system prompt, temperature, longest reply)."""
+        from chatdesk.ui.chat_settings_dialog import ChatSettingsDialog
+
+        session = self.chat.current
+        if session is None:
+            return None
+        dialog = ChatSettingsDialog(
+            self.manager, session, self.preferences, self.save_preferences, self.tasks, self
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    # -- look ---------------------------------------------------------------------------
+
+    def set_theme(self, theme: str) -> None:
+        """Use the Light, Dark or System look from now on (and remember it)."""
+        _, points = look_of(self.preferences.window)
+        remember_look(self.preferences.window, theme, points)
+        self._apply_look()
+
+    def change_text_size(self, steps: int) -> None:
+        """Make text ``steps`` steps larger (smaller when negative; 0: the normal size)."""
+        theme, points = look_of(self.preferences.window)
+        points = None if steps == 0 else stepped(points or self._normal_point_size, steps)
+        remember_look(self.preferences.window, theme, points)
+        self._apply_look()
+
+    def _apply_look(self) -> None:
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        if not hasattr(self, "_normal_point_size"):
+            self._normal_point_size = app.font().pointSizeF()
+        theme, points = look_of(self.preferences.window)
+        apply_theme(app, theme)
+        apply_point_size(app, points or self._normal_point_size)
+        self.pane.composer.follow_font(app.font())
+        for name, action in self.menu_actions.themes.items():
+            action.setChecked(name == theme)

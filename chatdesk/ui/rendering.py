@@ -350,6 +350,10 @@ class MessageRenderer:
         # sizes on every re-layout, so this lookup must be a single dict hit.
         self._layouts: dict[str, tuple[int, int, MessageLayout]] = {}
 
+    def set_font(self, font: QFont) -> None:
+        """Adopt a new font (the text size changed); call set_palette or clear() after."""
+        self.font = chat_font(font)
+
     def set_palette(self, palette: QPalette) -> None:
         """Adopt a new palette (light/dark switch): every document is restyled."""
         self.palette = palette

@@ -51,6 +51,8 @@ class SessionListView(QListView):
     """
 
     deletePressed = Signal()
+    # Text typed while the list has the focus (meant for the message box).
+    textTyped = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         """An empty list view."""
@@ -83,6 +85,18 @@ class SessionListView(QListView):
             self.state() != QAbstractItemView.State.EditingState
         ):
             self.deletePressed.emit()
+            return
+        typed = event.text()
+        plain = not event.modifiers() & ~(
+            Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+        )
+        if (
+            plain
+            and typed.isprintable()
+            and typed.strip()
+            and self.state() != QAbstractItemView.State.EditingState
+        ):
+            self.textTyped.emit(typed)
             return
         self._as_user_input(super().keyPressEvent, event)
 
@@ -236,6 +250,10 @@ class SessionSidebar(QWidget):
             if 0 <= candidate < count:
                 return model.index(candidate, 0).data(SessionIdRole)
         return None
+
+    def current_proxy_index(self) -> QModelIndex:
+        """The list index of the open chat (invalid when the filter hides it)."""
+        return self._proxy_index(self._open_id)
 
     def _proxy_index(self, session_id: str | None) -> QModelIndex:
         row = self.model.row_of(session_id) if session_id else None
