@@ -324,6 +324,10 @@ class ChatView(QListView):
         """Re-wrap at the new width; keep following the bottom if we were."""
         follow = self._follow_bottom
         super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            # Rows change height with the width; lay them out now, not on a later resize
+            # (dragging the sidebar divider left gaps or overlaps between messages).
+            self.doItemsLayout()
         self._refresh_editors()
         if follow:
             self.scrollToBottom()

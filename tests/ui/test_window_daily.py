@@ -131,3 +131,32 @@ def test_sending_an_edit_gives_the_draft_back(
     wait_for(qtbot, task.done)
     assert window.composer.text() == "next question, half typed"
     assert content_text(session.history[0].content) == "Question, edited"
+
+
+def test_dragging_the_sidebar_divider_leaves_no_gap_between_messages(
+    harness: Harness, qtbot: QtBot
+) -> None:
+    from chatdesk.domain import Message
+
+    window = harness.window()
+    window.resize(1100, 700)
+    session = window.chat.current
+    assert session is not None
+    messages = [
+        Message.create("user" if i % 2 == 0 else "assistant", "word " * 80 + f"end{i}")
+        for i in range(12)
+    ]
+    run(qtbot, window.manager.replace_messages(session.id, messages))
+    view, model = window.chat_view, window.pane.messages
+    wait_for(qtbot, lambda: len(view.message_widgets()) > 2)
+    for shift in (250, -400):
+        window.splitter.moveSplitter(window.splitter.sizes()[0] + shift, 1)
+        qtbot.wait(50)
+        rects = [view.visualRect(model.index(row)) for row in range(model.rowCount())]
+        for above, below in zip(rects, rects[1:], strict=False):
+            assert below.top() == above.bottom() + 1, "rows overlap or leave a gap"
+        for widget in view.message_widgets():
+            assert widget.message is not None
+            row = model.row_of(widget.message.id)
+            assert row is not None
+            assert widget.geometry() == view.visualRect(model.index(row))
