@@ -441,6 +441,11 @@ class MainWindow(QMainWindow):
 
     def _select_model_of_current(self) -> None:
         session = self.chat.current
+        if session is not None and self.registry.is_removed(session.provider):
+            self.pane.composer.show_notice(
+                f"The server this chat used ({session.provider}) was removed; the default "
+                "model answers it now. Choose another model above if you like."
+            )
         if session is not None:
             wanted = (session.provider, session.model) if session.provider else None
             self.pane.model_selector.select(wanted, self.registry.default_choice())
@@ -468,6 +473,7 @@ class MainWindow(QMainWindow):
             on_change=self._settings_changed,
             notify=self._notify,
             tasks=self.tasks,
+            confirm=lambda text: self.confirm(self, "Remove server", text),
             parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

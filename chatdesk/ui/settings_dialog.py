@@ -62,6 +62,7 @@ class SettingsDialog(QDialog):
         on_change: Callable[[], None] | None = None,
         notify: Callable[[str], None] | None = None,
         tasks: TaskSet | None = None,
+        confirm: Callable[[str], bool] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """A dialog over the registry's preferences; ``session`` gets the prompt editor.
@@ -83,7 +84,11 @@ class SettingsDialog(QDialog):
         self._choices: list[ModelChoice] = []
 
         self.servers = ServerSettingsBox(
-            self._settings, self._tasks, on_change=self._servers_changed, notify=notify
+            self._settings,
+            self._tasks,
+            on_change=self._servers_changed,
+            notify=notify,
+            confirm=confirm,
         )
         # The server box's parts, by the names the dialog has always offered.
         self.server_list = self.servers.server_list

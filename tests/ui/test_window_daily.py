@@ -3,6 +3,8 @@ keyboard-only use."""
 
 from __future__ import annotations
 
+import itertools
+
 from PySide6.QtWidgets import QLabel, QToolButton
 from pytestqt.qtbot import QtBot
 
@@ -153,10 +155,44 @@ def test_dragging_the_sidebar_divider_leaves_no_gap_between_messages(
         window.splitter.moveSplitter(window.splitter.sizes()[0] + shift, 1)
         qtbot.wait(50)
         rects = [view.visualRect(model.index(row)) for row in range(model.rowCount())]
-        for above, below in zip(rects, rects[1:], strict=False):
+        for above, below in itertools.pairwise(rects):
             assert below.top() == above.bottom() + 1, "rows overlap or leave a gap"
         for widget in view.message_widgets():
             assert widget.message is not None
             row = model.row_of(widget.message.id)
             assert row is not None
             assert widget.geometry() == view.visualRect(model.index(row))
+
+
+def test_removing_a_server_asks_and_its_chats_fall_back_to_the_default(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    from chatdesk.settings import ServerConfig
+
+    window = harness.window()
+    other = "http://127.0.0.1:9/v1"  # a second server, never asked: its chats move away
+    window.registry.preferences.servers.append(ServerConfig(base_url=other, models=["gone"]))
+    session = window.chat.current
+    assert session is not None
+    run(qtbot, window.manager.update_session(session.id, provider=other, model="gone"))
+    dialog = window.open_settings()
+    dialog.server_list.setCurrentRow(
+        next(
+            i
+            for i in range(dialog.server_list.count())
+            if other in dialog.server_list.item(i).text()
+        )
+    )
+    harness.confirm_answer = False
+    dialog.remove_button.click()
+    assert harness.confirmations and "Remove" in harness.confirmations[-1]
+    assert window.registry.preferences.server(other) is not None  # the user said no
+    harness.confirm_answer = True
+    dialog.remove_button.click()
+    assert window.registry.preferences.server(other) is None
+    dialog.close()
+    # The chat set to it is answered by the default model, and the window says so.
+    send(qtbot, window, "Still there?")
+    assert session.history[-1].status == "complete"
+    assert openai_server.requests[-1]["model"] == openai_server.model
+    assert "was removed" in window.composer.notice.text()
