@@ -92,6 +92,14 @@ class ProviderRegistry:
         """The provider and model that answer a new session."""
         return self._resolve(None, None)
 
+    def reads_images(self, session: Session) -> bool | None:
+        """Whether the model answering ``session`` can see images (None: not known).
+
+        The embedded models read text only; servers do not say, so they are trusted.
+        """
+        provider, _ = self.resolve(session)
+        return False if provider.name == LOCAL_PROVIDER else None
+
     def is_removed(self, provider_id: str | None) -> bool:
         """Whether ``provider_id`` names a server that is no longer configured."""
         return bool(

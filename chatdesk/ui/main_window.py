@@ -320,6 +320,8 @@ class MainWindow(QMainWindow):
         if not self.chat.can_send():
             composer.show_notice("Wait for the reply to finish, or press Stop.")
             return None
+        if not self._images_may_go_to(composer):
+            return None
         editing = composer.editing_message_id is not None
         task = self.chat.send(content, composer.editing_message_id)
         composer.finish_edit()
@@ -332,6 +334,23 @@ class MainWindow(QMainWindow):
         self._store_draft(self.chat.current, composer.content())
         self.pane.view.scroll_to_newest()
         return task
+
+    def _images_may_go_to(self, composer: Composer) -> bool:
+        """False when the user, warned that the chat's model cannot see images, says no.
+
+        Said before sending, not after: the model would silently get a note instead.
+        """
+        session = self.chat.current
+        if session is None or not composer.attachments():
+            return True
+        if self.registry.reads_images(session) is not False:
+            return True
+        return self.confirm(
+            self,
+            "This model cannot see images",
+            "The chosen model reads text only, so the attached images would be left out. "
+            "Send the text anyway? (Choose a model that sees images above to send them.)",
+        )
 
     def send_text(self, text: str) -> asyncio.Task[None] | None:
         """Type ``text`` into the composer and send it (the self-test uses the real path)."""

@@ -196,3 +196,27 @@ def test_removing_a_server_asks_and_its_chats_fall_back_to_the_default(
     assert session.history[-1].status == "complete"
     assert openai_server.requests[-1]["model"] == openai_server.model
     assert "was removed" in window.composer.notice.text()
+
+
+def test_an_image_for_a_text_only_model_is_warned_about_before_sending(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    from tests.core.conftest import make_png
+
+    window = harness.window()
+    session = window.chat.current
+    assert session is not None
+    run(qtbot, window.manager.update_session(session.id, provider="local", model=None))
+    window.composer.edit.setPlainText("What is in this picture?")
+    assert window.composer.attach_image_bytes("photo.png", make_png())
+    harness.confirm_answer = False
+    assert window.send_current() is None
+    assert any("reads text only" in c for c in harness.confirmations)
+    assert window.composer.attachments() and session.history == []
+    # A server model is not second-guessed.
+    harness.confirmations.clear()
+    run(qtbot, window.manager.update_session(session.id, provider=None, model=None))
+    task = window.send_current()
+    assert task is not None
+    wait_for(qtbot, task.done)
+    assert harness.confirmations == []
