@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
@@ -330,16 +330,21 @@ class MessageWidget(QWidget):
             self._facts,
         ):
             row.addWidget(widget)
-        muted = self.palette()
-        muted.setColor(
-            QPalette.ColorRole.WindowText,
-            self.palette().color(QPalette.ColorRole.PlaceholderText),
-        )
-        muted.setColor(
-            QPalette.ColorRole.ButtonText,
-            self.palette().color(QPalette.ColorRole.PlaceholderText),
-        )
+        self._mute_actions()
+
+    def _mute_actions(self) -> None:
+        # Only the two text roles are set, so everything else follows a theme switch.
+        muted = QPalette()
+        quiet = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        muted.setColor(QPalette.ColorRole.WindowText, quiet)
+        muted.setColor(QPalette.ColorRole.ButtonText, quiet)
         self._actions.setPalette(muted)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Follow a theme switch: the actions' quiet colour is the new palette's."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._mute_actions()
 
     def _action_button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
         button = QToolButton(self._actions)

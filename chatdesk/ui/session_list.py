@@ -146,10 +146,7 @@ class SessionSidebar(QWidget):
         self.list.setUniformItemSizes(False)
         self.list.setMouseTracking(True)
         self.list.setFrameShape(QListView.Shape.NoFrame)
-        # The list blends into the sidebar panel; rows draw their own hover/selection.
-        panel = self.list.palette()
-        panel.setColor(QPalette.ColorRole.Base, panel.color(QPalette.ColorRole.Window))
-        self.list.setPalette(panel)
+        self._blend_list_into_panel()
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setEditTriggers(
@@ -194,6 +191,18 @@ class SessionSidebar(QWidget):
         layout.addWidget(self.empty_label)
         layout.addWidget(self.list, 1)
         self.filter.installEventFilter(self)
+
+    def _blend_list_into_panel(self) -> None:
+        # The list blends into the sidebar panel; rows draw their own hover/selection.
+        panel = QPalette()
+        panel.setColor(QPalette.ColorRole.Base, self.palette().color(QPalette.ColorRole.Window))
+        self.list.setPalette(panel)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Follow a theme switch: the list's background is the panel's new colour."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._blend_list_into_panel()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Esc in a filter that holds text clears it (and shows every chat again)."""

@@ -176,6 +176,12 @@ def test_dark_theme_and_text_size_apply_and_are_remembered(
         assert qapp.palette().color(QPalette.ColorRole.Base).lightnessF() < 0.3
         renderer = window.chat_view.renderer
         wait_for(qtbot, lambda: renderer.palette.color(QPalette.ColorRole.Base).lightnessF() < 0.3)
+        # Widgets that set one colour of their own follow the switch too.
+        sidebar_list = window.sidebar.list
+        wait_for(
+            qtbot,
+            lambda: sidebar_list.palette().color(QPalette.ColorRole.Base).lightnessF() < 0.3,
+        )
         assert window.preferences.window["look"]["theme"] == "dark"
         before = qapp.font().pointSizeF()
         window.menu_actions.by_name["largerTextAction"].trigger()
