@@ -188,7 +188,8 @@ class ShortcutsSheet(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(buttons)
         width = sum(self.table.columnWidth(c) for c in range(3)) + 60
-        self.resize(max(520, width), min(640, 80 + 30 * len(rows)))
+        rows_height = self.table.verticalHeader().defaultSectionSize() * len(rows)
+        self.resize(max(560, width), min(820, rows_height + 110))
 
     def rows(self) -> list[tuple[str, str, str]]:
         """The table's rows as (where, action, keys)."""
