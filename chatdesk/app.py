@@ -34,8 +34,16 @@ from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
-from chatdesk.settings import LOCAL_PROVIDER, Preferences, StartupOptions, parse_startup_options
-from chatdesk.storage.database import StorageError
+from chatdesk.settings import (
+    DATABASE_FILE,
+    LOCAL_PROVIDER,
+    Preferences,
+    StartupOptions,
+    parse_startup_options,
+    sqlite_url,
+)
+from chatdesk.storage.errors import StorageError
+from chatdesk.storage.first_screen import read_chat_list
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +145,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     """Open the database, show the window, and run until it is closed; the exit code."""
     from chatdesk.ui.main_window import MainWindow
 
-    try:
-        manager = await SessionManager.open(options.database_url)
-    except StorageError as exc:
-        _show_fatal(options, "ChatDesk cannot open its database", str(exc))
-        return 1
+    # The database opens (and SQLAlchemy is imported) once the window has painted.
+    manager = SessionManager.deferred(options.database_url)
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
@@ -168,8 +173,16 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     exit_code = 0
     preload: asyncio.Task[None] | None = None
     try:
-        await window.load()
+        window.preview(read_chat_list(_database_file(options)))
         window.show()
+        await first_paint(app)
+        try:
+            await manager.finish_opening()
+        except StorageError as exc:
+            window.hide()
+            _show_fatal(options, "ChatDesk cannot open its database", str(exc))
+            return 1
+        await window.load()
         preload = asyncio.create_task(preload_local_model(registry))
         if options.self_test:
             exit_code = await self_test(window)
@@ -187,6 +200,37 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         await registry.close()
         await manager.close()
     return exit_code
+
+
+async def first_paint(app: QApplication, timeout: float = 2.0) -> None:
+    """Return once a widget of the application has painted (or after ``timeout``)."""
+    painted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    class _Watch(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint and not painted.done():
+                # After this paint pass, so the frame is complete.
+                QTimer.singleShot(0, self._done)
+            return False
+
+        def _done(self) -> None:
+            if not painted.done():
+                painted.set_result(None)
+
+    watch = _Watch()
+    app.installEventFilter(watch)
+    try:
+        await asyncio.wait_for(painted, timeout)
+    except TimeoutError:
+        pass  # nothing painted (no screen?): carry on all the same
+    finally:
+        app.removeEventFilter(watch)
+
+
+def _database_file(options: StartupOptions) -> Path | None:
+    """The database file, when it is the SQLite file of the data folder."""
+    path = options.data_dir / DATABASE_FILE
+    return path if options.database_url == sqlite_url(path) else None
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:

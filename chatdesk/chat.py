@@ -26,7 +26,7 @@ from typing import Any
 from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session, content_text
 from chatdesk.providers.base import CANCELLED_FINISH, Provider, ProviderError, Usage
 from chatdesk.sessions import SessionManager, SessionNotFoundError
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
@@ -28,10 +29,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatdesk.domain import (
     DEFAULT_TITLE,
@@ -45,14 +43,22 @@ from chatdesk.domain import (
     validate_content,
     validate_role,
 )
-from chatdesk.storage import image_rows, message_rows, session_rows, version_rows
+from chatdesk.lazy_import import lazy_module
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
-from chatdesk.storage.database import (
-    DEFAULT_BUSY_TIMEOUT_MS,
-    database_path,
-    open_database,
-    storage_error,
-)
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from chatdesk.storage import database, image_rows, message_rows, session_rows, version_rows
+else:
+    # SQLAlchemy (which these import) loads when the database is first opened, not when
+    # this module is imported: the window paints before it (bench/bench_startup.py).
+    database = lazy_module("chatdesk.storage.database")
+    image_rows = lazy_module("chatdesk.storage.image_rows")
+    message_rows = lazy_module("chatdesk.storage.message_rows")
+    session_rows = lazy_module("chatdesk.storage.session_rows")
+    version_rows = lazy_module("chatdesk.storage.version_rows")
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +101,13 @@ SessionListener = Callable[[SessionEvent], None]
 class SessionManager:
     """Owns every session and its history, over one SQLite database."""
 
-    def __init__(self, engine: AsyncEngine, path: Path | None) -> None:
-        """Use :meth:`open`; this only wires an already migrated engine."""
+    def __init__(self, engine: AsyncEngine | None, path: Path | None) -> None:
+        """Use :meth:`open` (or :meth:`deferred`); this only wires a migrated engine."""
         self._engine = engine
         self._path = path
+        # For a deferred manager: how to open the database, and the opening under way.
+        self._open_options: tuple[str, int | None] | None = None
+        self._opening: asyncio.Future[AsyncEngine] | None = None
         self._sessions: dict[str, Session] = {}
         self._task_sessions: dict[str, str] = {}
         # One writer path: SQLite has a single writer anyway, and holding this while both
@@ -110,27 +119,70 @@ class SessionManager:
     # -- life cycle ---------------------------------------------------------------------
 
     @classmethod
-    async def open(
-        cls, database_url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
-    ) -> SessionManager:
+    async def open(cls, database_url: str, *, busy_timeout_ms: int | None = None) -> SessionManager:
         """Open the database at ``database_url``, creating or migrating it as needed.
 
         Replies that were still streaming when the app last stopped are marked
         ``interrupted``: their text up to the last flush is kept. A write waits up to
-        ``busy_timeout_ms`` for another program's lock before failing with StorageError.
+        ``busy_timeout_ms`` (default: database.DEFAULT_BUSY_TIMEOUT_MS) for another
+        program's lock before failing with StorageError.
         """
-        engine = await open_database(database_url, busy_timeout_ms=busy_timeout_ms)
-        manager = cls(engine, database_path(database_url))
-        async with manager._transaction() as conn:
-            await message_rows.interrupt_streaming(conn)
+        manager = cls.deferred(database_url, busy_timeout_ms=busy_timeout_ms)
+        await manager.finish_opening()
         return manager
+
+    @classmethod
+    def deferred(cls, database_url: str, *, busy_timeout_ms: int | None = None) -> SessionManager:
+        """A manager whose database opens on :meth:`finish_opening` or its first use.
+
+        Start-up builds and paints the window over it before SQLAlchemy is even imported.
+        """
+        manager = cls(None, None)
+        manager._open_options = (database_url, busy_timeout_ms)
+        return manager
+
+    async def finish_opening(self) -> None:
+        """Open (create, migrate) a deferred manager's database; StorageError if it cannot."""
+        await self._ready()
+
+    async def _ready(self) -> AsyncEngine:
+        if self._engine is not None:
+            return self._engine
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open_now())
+        return await asyncio.shield(self._opening)
+
+    async def _open_now(self) -> AsyncEngine:
+        assert self._open_options is not None, "a manager without a database to open"
+        url, timeout = self._open_options
+        if timeout is None:
+            timeout = database.DEFAULT_BUSY_TIMEOUT_MS
+        try:
+            engine = await database.open_database(url, busy_timeout_ms=timeout)
+        except BaseException:
+            self._opening = None  # a later use tries again and reports its own error
+            raise
+        self._path = database.database_path(url)
+        try:
+            async with engine.begin() as conn:
+                await message_rows.interrupt_streaming(conn)
+        except _dbapi_error() as exc:
+            await engine.dispose()
+            self._opening = None
+            raise database.storage_error(self._path, exc) from exc
+        self._engine = engine
+        return engine
 
     async def close(self) -> None:
         """Release the database; the manager cannot be used afterwards."""
         async with self._lock:
             self._sessions.clear()
             self._task_sessions.clear()
-            await self._engine.dispose()
+            if self._opening is not None and self._engine is None:
+                with contextlib.suppress(Exception):
+                    await self._opening
+            if self._engine is not None:
+                await self._engine.dispose()
 
     @property
     def database_path(self) -> Path | None:
@@ -582,19 +634,21 @@ class SessionManager:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        engine = await self._ready()
         try:
-            async with self._engine.begin() as conn:
+            async with engine.begin() as conn:
                 yield conn
-        except DBAPIError as exc:
-            raise storage_error(self._path, exc) from exc
+        except _dbapi_error() as exc:
+            raise database.storage_error(self._path, exc) from exc
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        engine = await self._ready()
         try:
-            async with self._engine.connect() as conn:
+            async with engine.connect() as conn:
                 yield conn
-        except DBAPIError as exc:
-            raise storage_error(self._path, exc) from exc
+        except _dbapi_error() as exc:
+            raise database.storage_error(self._path, exc) from exc
 
     def _check_live(self, session: Session) -> None:
         # The session may have been deleted while this call waited for the lock.
@@ -623,6 +677,13 @@ class SessionManager:
         if session.kind == "task" and session.task_id is not None:
             self._task_sessions[session.task_id] = session.id
         return session
+
+
+def _dbapi_error() -> type[DBAPIError]:
+    """SQLAlchemy's DBAPIError (imported here: by now the database is open)."""
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError
 
 
 async def _run_whole(work: Coroutine[Any, Any, _T]) -> _T:

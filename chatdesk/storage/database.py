@@ -16,9 +16,9 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from chatdesk.storage.errors import StorageError
 
-class StorageError(RuntimeError):
-    """The database could not be opened or written; the message says what to do."""
+__all__ = ["StorageError"]  # named here too, where it always was
 
 
 Migration = Callable[[Connection], None]

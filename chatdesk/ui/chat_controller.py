@@ -18,7 +18,7 @@ from chatdesk.model_settings import new_chat_model
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.sessions import SessionManager, SessionNotFoundError
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 from chatdesk.ui.async_tasks import TaskSet
 
 OPEN_TASK = "open-session"

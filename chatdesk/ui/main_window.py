@@ -19,13 +19,13 @@ from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
 
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, content_text, utcnow
+from chatdesk.domain import Content, Session, SessionSummary, content_text, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.settings import Preferences
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 from chatdesk.ui.async_tasks import TaskSet
 from chatdesk.ui.bridge import SessionEventBridge
 from chatdesk.ui.chat_controller import ChatController
@@ -137,6 +137,11 @@ class MainWindow(QMainWindow):
         return self.chat.turn_task(session_id)
 
     # -- start-up and shut-down ------------------------------------------------------------
+
+    def preview(self, sessions: list[SessionSummary] | None) -> None:
+        """List ``sessions`` (read at start-up before the database opens) until load()."""
+        if sessions:
+            self.sidebar.model.set_sessions(sessions)
 
     async def load(self) -> None:
         """List the sessions and open the last one used (or a new chat on a first run)."""
