@@ -1,5 +1,12 @@
-"""``python -m chatdesk`` starts the desktop app."""
+"""``python -m chatdesk``: a subcommand (``cli.py``, no Qt loaded), else the desktop app."""
 
-from chatdesk.app import main
+import sys
 
-raise SystemExit(main())
+from chatdesk.cli import run_subcommand
+
+handled = run_subcommand(sys.argv[1:])
+if handled is None:
+    from chatdesk.app import main
+
+    handled = main()
+raise SystemExit(handled)

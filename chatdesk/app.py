@@ -12,7 +12,6 @@ Environment hooks (for benchmarks and packaging checks):
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import shutil
@@ -27,17 +26,18 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chatdesk import __version__
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
+from chatdesk.cli import run_subcommand
 from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.runtime import run_preferences
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import (
     DATABASE_FILE,
-    LOCAL_PROVIDER,
-    Preferences,
     StartupOptions,
     parse_startup_options,
     sqlite_url,
@@ -86,40 +86,6 @@ def app_icon() -> QIcon:
     return icon
 
 
-def run_preferences(
-    options: StartupOptions,
-) -> tuple[Preferences, dict[str, str], Callable[[Path], None]]:
-    """The preferences for this run, API keys given for this run, and how to save them.
-
-    ``--provider``/``--base-url``/``--model`` choose the default model for this run only:
-    saving writes the user's own default back unless they changed it meanwhile.
-    """
-    preferences = Preferences.load(options.preferences_path)
-    persisted = (preferences.default_provider, preferences.default_model)
-    runtime_keys: dict[str, str] = {}
-    override: tuple[str, str | None] | None = None
-    if options.provider == "openai" and options.base_url:
-        override = (options.base_url, options.model)
-        if options.api_key:
-            runtime_keys[options.base_url] = options.api_key
-    elif options.provider == LOCAL_PROVIDER:
-        override = (LOCAL_PROVIDER, options.model)
-    elif options.model:  # a model of the default provider (a .gguf file when it is local)
-        override = (preferences.default_provider, options.model)
-    if override is not None:
-        preferences.default_provider, preferences.default_model = override
-
-    def save(path: Path) -> None:
-        on_disk = preferences
-        if (preferences.default_provider, preferences.default_model) == override:
-            on_disk = dataclasses.replace(
-                preferences, default_provider=persisted[0], default_model=persisted[1]
-            )
-        on_disk.save(path)
-
-    return preferences, runtime_keys, save
-
-
 class _FirstPaintReporter(QObject):
     """Prints the time of the window's first paint and then quits (for the start-up bench)."""
 
@@ -151,6 +117,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
     engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
+    api = LocalApiService(manager, engine, registry)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def finish() -> None:
@@ -165,6 +132,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        api=api,
     )
     reporter = None
     if os.environ.get(EXIT_AFTER_FIRST_PAINT) == "1":
@@ -184,6 +152,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             return 1
         await window.load()
         preload = asyncio.create_task(preload_local_model(registry))
+        if preferences.api_enabled and not options.self_test:
+            window.tasks.start(start_local_api(api, preferences.api_port))
         if options.self_test:
             exit_code = await self_test(window)
         else:
@@ -195,6 +165,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             app.removeEventFilter(reporter)
         if window.isVisible():
             window.close()
+        await api.stop()  # its replies in flight are stored as cancelled
         await window.shutdown()
         await engine.close()  # titles still being made
         await registry.close()
@@ -231,6 +202,14 @@ def _database_file(options: StartupOptions) -> Path | None:
     """The database file, when it is the SQLite file of the data folder."""
     path = options.data_dir / DATABASE_FILE
     return path if options.database_url == sqlite_url(path) else None
+
+
+async def start_local_api(api: LocalApiService, port: int) -> None:
+    """Serve the local API as the preferences ask; a failure is logged and shown in Settings."""
+    try:
+        await api.configure(True, port)
+    except OSError as exc:
+        log.warning("the local API could not start on port %d: %s", port, exc)
 
 
 async def preload_local_model(registry: ProviderRegistry) -> None:
@@ -290,6 +269,9 @@ def _show_fatal(options: StartupOptions, title: str, text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Start ChatDesk; returns the process exit code."""
+    handled = run_subcommand(sys.argv[1:] if argv is None else argv)
+    if handled is not None:
+        return handled
     options = parse_startup_options(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "chatdesk"])

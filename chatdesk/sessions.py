@@ -45,6 +45,7 @@ from chatdesk.domain import (
 )
 from chatdesk.lazy_import import lazy_module
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
+from chatdesk.storage.errors import StorageError
 
 if TYPE_CHECKING:
     from sqlalchemy.exc import DBAPIError
@@ -677,6 +678,65 @@ class SessionManager:
         if session.kind == "task" and session.task_id is not None:
             self._task_sessions[session.task_id] = session.id
         return session
+
+    # -- owners (the HTTP API's access rules) -------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The database engine, for stores of other tables (e.g. API tokens), once open."""
+        if self._engine is None:
+            raise StorageError("The database is not open yet.")
+        return self._engine
+
+    async def list_owned_sessions(self, owner: str) -> list[SessionSummary]:
+        """The sessions of ``owner``, most recent first, including memory-only ones.
+
+        A memory-only session is one whose row was removed behind the manager's back
+        while it is still held in memory: it is listed (and can be deleted) until it
+        leaves memory. Where a row exists, its owner decides, not the in-memory copy.
+        """
+        listed = await self.list_sessions(owner=owner)
+        candidates = [s for s in self._sessions.values() if s.owner == owner]
+        if not candidates:
+            return listed
+        async with self._read() as conn:
+            stored = await session_rows.stored_ids(conn, [s.id for s in candidates])
+        memory_only = [
+            SessionSummary(
+                s.id,
+                s.title,
+                s.kind,
+                s.owner,
+                s.message_count,
+                s.created_at,
+                s.updated_at,
+                s.task_id,
+            )
+            for s in candidates
+            if s.id not in stored
+        ]
+        if not memory_only:
+            return listed
+        merged = listed + memory_only
+        merged.sort(key=lambda s: (-s.updated_at.timestamp(), s.id))
+        return merged
+
+    async def get_owned_session(self, session_id: str, owner: str) -> Session | None:
+        """The session ``session_id`` if ``owner`` owns it, else None (as for no session).
+
+        The stored row's owner decides where a row exists; the in-memory copy decides
+        only for a session whose row is gone.
+        """
+        async with self._read() as conn:
+            stored = await session_rows.stored_owner(conn, session_id)
+        if stored is not None:
+            if stored != owner:
+                return None
+            return await self.get_session(session_id)
+        session = self._sessions.get(session_id)
+        if session is not None and session.owner == owner:
+            return session
+        return None
 
 
 def _dbapi_error() -> type[DBAPIError]:

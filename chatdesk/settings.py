@@ -32,6 +32,8 @@ APP_NAME = "chatdesk"
 DATABASE_FILE = "chat.db"
 PREFERENCES_FILE = "settings.json"
 LOCAL_PROVIDER = "local"
+# The port of the local HTTP API, in the window and for ``chatdesk serve``.
+DEFAULT_API_PORT = 8484
 # Where ``--provider openai`` goes when no --base-url is given: OpenAI's own API.
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -144,6 +146,9 @@ class Preferences:
     window: dict[str, Any] = field(default_factory=dict)
     # Paths of .gguf files the user added as extra local models.
     local_models: list[str] = field(default_factory=list)
+    # The window's local HTTP API (Settings → Local API): off unless the user turns it on.
+    api_enabled: bool = False
+    api_port: int = DEFAULT_API_PORT
 
     @classmethod
     def load(cls, path: Path) -> Preferences:
@@ -173,6 +178,8 @@ class Preferences:
             default_model=raw.get("default_model") or None,
             window=window if isinstance(window, dict) else {},
             local_models=[str(m) for m in raw.get("local_models", []) if isinstance(m, str)],
+            api_enabled=raw.get("api_enabled") is True,
+            api_port=_port(raw.get("api_port")),
         )
 
     def save(self, path: Path) -> None:
@@ -183,6 +190,8 @@ class Preferences:
             "default_model": self.default_model,
             "window": self.window,
             "local_models": self.local_models,
+            "api_enabled": self.api_enabled,
+            "api_port": self.api_port,
         }
         # Other keys (e.g. a key the user chose to store in this file) are kept.
         try:
@@ -196,6 +205,13 @@ class Preferences:
     def server(self, base_url: str) -> ServerConfig | None:
         """The configured server with ``base_url``, if any."""
         return next((s for s in self.servers if s.base_url == base_url), None)
+
+
+def _port(value: object) -> int:
+    """A TCP port from the settings file, or the default for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
+        return value
+    return DEFAULT_API_PORT
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:

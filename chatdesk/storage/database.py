@@ -55,6 +55,17 @@ def _create_schema_v1(connection: Connection) -> None:
         connection.execute(text(statement))
 
 
+def _add_api_tokens(connection: Connection) -> None:
+    """Version 2: the local HTTP API's tokens (hashes only)."""
+    connection.execute(
+        text(
+            "CREATE TABLE api_tokens (name VARCHAR NOT NULL, token_hash VARCHAR NOT NULL, "
+            "created_at FLOAT NOT NULL, PRIMARY KEY (name))"
+        )
+    )
+    connection.execute(text("CREATE UNIQUE INDEX ux_api_tokens_hash ON api_tokens (token_hash)"))
+
+
 _TURN_VERSIONS = (
     "CREATE TABLE turn_versions (id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, "
     "after_message_id VARCHAR NOT NULL, first_created_at FLOAT NOT NULL, messages TEXT NOT NULL, "
@@ -68,7 +79,7 @@ _TURN_VERSIONS = (
 
 
 def _add_turn_versions(connection: Connection) -> None:
-    """Version 2: earlier versions of a turn (Regenerate and Edit keep what they replace)."""
+    """Version 3: earlier versions of a turn (Regenerate and Edit keep what they replace)."""
     for statement in _TURN_VERSIONS:
         connection.execute(text(statement))
 
@@ -82,7 +93,7 @@ _DAILY_USE_COLUMNS = (
 
 
 def _add_daily_use_columns(connection: Connection) -> None:
-    """Version 3: per-chat temperature, max tokens and draft; each reply's facts."""
+    """Version 4: per-chat temperature, max tokens and draft; each reply's facts."""
     for statement in _DAILY_USE_COLUMNS:
         connection.execute(text(statement))
 
@@ -90,6 +101,7 @@ def _add_daily_use_columns(connection: Connection) -> None:
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     _create_schema_v1,
+    _add_api_tokens,
     _add_turn_versions,
     _add_daily_use_columns,
 )

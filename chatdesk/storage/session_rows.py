@@ -119,11 +119,29 @@ async def find_task_session(conn: AsyncConnection, task_id: str) -> str | None:
 
 
 async def empty_chats_created_before(conn: AsyncConnection, cutoff: datetime) -> list[str]:
-    """Ids of chat sessions without a stored message, created before ``cutoff``."""
+    """Ids of the desktop user's chat sessions without a stored message, made before ``cutoff``.
+
+    Sessions of other owners (made through the local API) are their clients' to delete.
+    """
     m = tables.messages.c
     query = select(_s.id).where(
         _s.kind == "chat",
+        _s.owner == "local",
         _s.created_at < cutoff,
         ~exists().where(m.session_id == _s.id),
     )
     return list((await conn.execute(query)).scalars())
+
+
+async def stored_owner(conn: AsyncConnection, session_id: str) -> str | None:
+    """The owner in the row of ``session_id``, or None when there is no row."""
+    owner: str | None = (await conn.execute(select(_s.owner).where(_s.id == session_id))).scalar()
+    return owner
+
+
+async def stored_ids(conn: AsyncConnection, session_ids: Sequence[str]) -> set[str]:
+    """Those of ``session_ids`` that have a row."""
+    found: set[str] = set()
+    for chunk in in_chunks(sorted(set(session_ids))):
+        found.update((await conn.execute(select(_s.id).where(_s.id.in_(chunk)))).scalars())
+    return found

@@ -102,6 +102,17 @@ message_images = Table(
     Index("ix_message_images_sha256", "sha256"),
 )
 
+# Tokens of the local HTTP API: only a hash of each token is kept; ``name`` is the owner
+# of every session made through that token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("token_hash", String, nullable=False),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Index("ux_api_tokens_hash", "token_hash", unique=True),
+)
+
 # Earlier versions of a turn: the reply a Regenerate replaced, or the prompt and replies
 # an Edit replaced. A version is the tail of the history that followed the message
 # ``after_message_id`` ("" for the start of the chat), kept as the rows it had.

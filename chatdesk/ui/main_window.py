@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
 
+from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import Content, Session, SessionSummary, content_text, utcnow
 from chatdesk.model_settings import KeyStore
@@ -79,6 +80,7 @@ class MainWindow(QMainWindow):
         *,
         secrets: KeyStore | None = None,
         confirm: ConfirmCallback = ask_to_confirm,
+        api: LocalApiService | None = None,
     ) -> None:
         """Wire the window to the core objects it is handed (it creates none of them)."""
         super().__init__()
@@ -91,6 +93,8 @@ class MainWindow(QMainWindow):
         self.save_preferences = save_preferences or (lambda: None)
         self.secrets = secrets
         self.confirm = confirm
+        # The local HTTP API over this window's manager (Settings → Local API turns it on).
+        self.api = api
         self.tasks = TaskSet(self._report)
         # Each chat's unsent draft (with its images) for this run; its text is stored too.
         self._drafts: dict[str, Content | None] = {}
@@ -498,6 +502,7 @@ class MainWindow(QMainWindow):
             notify=self._notify,
             tasks=self.tasks,
             confirm=lambda text: self.confirm(self, "Remove server", text),
+            api=self.api,
             parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

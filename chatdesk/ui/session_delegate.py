@@ -11,6 +11,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import (
     QFont,
+    QFontMetrics,
     QPainter,
     QPalette,
 )
@@ -22,7 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.ui.rendering import mix_colours
-from chatdesk.ui.session_model import TASK_SECTION_TITLE, KindRole, UpdatedAtRole, relative_time
+from chatdesk.ui.session_model import (
+    LOCAL_OWNER,
+    TASK_SECTION_TITLE,
+    KindRole,
+    OwnerRole,
+    UpdatedAtRole,
+    relative_time,
+)
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -84,8 +92,14 @@ class SessionDelegate(QStyledItemDelegate):
         painter.drawText(
             text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, stamp
         )
+        owner = index.data(OwnerRole)
+        badge_width = 0
+        if owner and owner != LOCAL_OWNER:
+            badge_width = self._paint_owner(
+                painter, option, text_rect, stamp_width, str(owner), selected
+            )
         title = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
-        title_width = max(10, text_rect.width() - stamp_width - 10)
+        title_width = max(10, text_rect.width() - stamp_width - 10 - badge_width)
         elided = option.fontMetrics.elidedText(title, Qt.TextElideMode.ElideRight, title_width)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
         painter.drawText(
@@ -94,6 +108,50 @@ class SessionDelegate(QStyledItemDelegate):
             elided,
         )
         painter.restore()
+
+    OWNER_MAX_WIDTH = 90
+
+    def _paint_owner(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        text_rect: QRect,
+        right: int,
+        owner: str,
+        selected: bool,
+    ) -> int:
+        """A small rounded label with the owner (an API token's name) left of the time.
+
+        Returns the width it takes, so the title is elided before it.
+        """
+        font = QFont(option.font)
+        font.setPointSizeF(max(7.0, font.pointSizeF() - 1.5))
+        metrics = QFontMetrics(font)
+        label = metrics.elidedText(owner, Qt.TextElideMode.ElideRight, self.OWNER_MAX_WIDTH)
+        width, height = metrics.horizontalAdvance(label) + 12, metrics.height() + 2
+        badge = QRect(
+            text_rect.right() - right - 8 - width,
+            text_rect.center().y() - height // 2 + 1,
+            width,
+            height,
+        )
+        palette = option.palette
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(
+            mix_colours(
+                palette.color(QPalette.ColorRole.Base),
+                palette.color(QPalette.ColorRole.Highlight),
+                # Stronger than the selected row's own tint, so it stays visible on it.
+                0.45 if selected else 0.2,
+            )
+        )
+        painter.drawRoundedRect(badge, height / 2, height / 2)
+        painter.setFont(font)
+        painter.setPen(palette.color(QPalette.ColorRole.Text))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, label)
+        painter.setFont(option.font)
+        return width + 8
 
     def updateEditorGeometry(
         self, editor: QWidget, option: QStyleOptionViewItem, index: _Index

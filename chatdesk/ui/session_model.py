@@ -26,6 +26,10 @@ from chatdesk.domain import Session, SessionSummary
 SessionIdRole = Qt.ItemDataRole.UserRole + 1
 KindRole = Qt.ItemDataRole.UserRole + 2
 UpdatedAtRole = Qt.ItemDataRole.UserRole + 3
+# Who owns the session: "local" for the desktop user, else the name of the API token
+# that made it (the delegate marks those rows).
+OwnerRole = Qt.ItemDataRole.UserRole + 4
+LOCAL_OWNER = "local"
 
 TASK_SECTION_TITLE = "Scheduled tasks"
 
@@ -63,11 +67,12 @@ class SessionRow:
     title: str
     kind: str
     updated_at: datetime
+    owner: str = LOCAL_OWNER
 
     @classmethod
     def of(cls, session: Session | SessionSummary) -> SessionRow:
         """The row for a session or a session summary."""
-        return cls(session.id, session.title, session.kind, session.updated_at)
+        return cls(session.id, session.title, session.kind, session.updated_at, session.owner)
 
 
 class SessionListModel(QAbstractListModel):
@@ -157,7 +162,7 @@ class SessionListModel(QAbstractListModel):
         return 0 if parent.isValid() else len(self._rows)
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        """Title (display, edit, accessible text), id, kind or last activity of a row."""
+        """Title (display, edit, accessible text), id, kind, last activity or owner of a row."""
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
         item = self._rows[index.row()]
@@ -165,9 +170,15 @@ class SessionListModel(QAbstractListModel):
             return item.title
         if role == Qt.ItemDataRole.AccessibleTextRole:
             kind = "Task" if item.kind == "task" else "Chat"
+            if item.owner != LOCAL_OWNER:
+                kind += f" of {item.owner}"
             return f"{kind}: {item.title}, {relative_time(item.updated_at)}"
         if role == Qt.ItemDataRole.ToolTipRole:
+            if item.owner != LOCAL_OWNER:
+                return f"{item.title}\nMade through the local API by “{item.owner}”"
             return item.title
+        if role == OwnerRole:
+            return item.owner
         if role == SessionIdRole:
             return item.id
         if role == KindRole:

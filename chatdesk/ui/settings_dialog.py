@@ -1,4 +1,5 @@
-"""The settings dialog: servers, local model files, the default model, this chat's prompt.
+"""The settings dialog: servers, local model files, the default model, the local API, this
+chat's prompt.
 
 What a change means is decided in the core (:mod:`chatdesk.model_settings`); the dialog
 calls it and shows the result. Server changes apply at once (the preferences are saved
@@ -26,15 +27,18 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from chatdesk.api.service import LocalApiService
 from chatdesk.domain import Session
 from chatdesk.model_settings import KeyStore, ModelSettings, SettingsRefused
 from chatdesk.providers.registry import ModelChoice, ProviderRegistry
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.ui.async_tasks import TaskSet
+from chatdesk.ui.local_api_settings import LocalApiGroup
 from chatdesk.ui.server_settings import ServerSettingsBox, make_button
 
 log = logging.getLogger(__name__)
@@ -63,6 +67,7 @@ class SettingsDialog(QDialog):
         notify: Callable[[str], None] | None = None,
         tasks: TaskSet | None = None,
         confirm: Callable[[str], bool] | None = None,
+        api: LocalApiService | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """A dialog over the registry's preferences; ``session`` gets the prompt editor.
@@ -103,15 +108,31 @@ class SettingsDialog(QDialog):
         self.test_button = self.servers.test_button
         self.status = self.servers.status
 
-        layout = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        models_page = QWidget()
+        layout = QVBoxLayout(models_page)
         layout.addWidget(self.servers)
         layout.addWidget(self._local_models_group())
         layout.addWidget(self._default_group())
         if session is not None:
             layout.addWidget(self._prompt_group(session))
+        if api is None:
+            outer.addWidget(models_page)
+        else:
+            # A page of its own: below the model settings it would not fit a laptop screen.
+            self.local_api = LocalApiGroup(api, self._preferences, save_preferences, self._tasks)
+            api_page = QWidget()
+            api_layout = QVBoxLayout(api_page)
+            api_layout.addWidget(self.local_api)
+            api_layout.addStretch(1)
+            self.pages = QTabWidget()
+            self.pages.setObjectName("settingsPages")
+            self.pages.addTab(models_page, "Models")
+            self.pages.addTab(api_page, "Local API")
+            outer.addWidget(self.pages)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
+        outer.addWidget(buttons)
         self.finished.connect(self._save_prompt)
         self._refresh_local_models()
         self._refresh_default()

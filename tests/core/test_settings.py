@@ -97,3 +97,16 @@ def test_the_self_test_runs_in_a_folder_of_its_own(tmp_path: Path) -> None:
         options.data_dir.rmdir()
     chosen = parse_startup_options(["--self-test", "--data-dir", str(tmp_path)], environ={})
     assert not chosen.temporary_data_dir and chosen.data_dir == tmp_path
+
+
+def test_the_local_api_is_off_by_default_and_its_settings_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    assert (Preferences.load(path).api_enabled, Preferences.load(path).api_port) == (False, 8484)
+    Preferences(api_enabled=True, api_port=9123).save(path)
+    loaded = Preferences.load(path)
+    assert (loaded.api_enabled, loaded.api_port) == (True, 9123)
+    for odd in ('"yes"', "0", "70000", "true", '"8484"'):
+        path.write_text(f'{{"api_enabled": {odd}, "api_port": {odd}}}', encoding="utf-8")
+        loaded = Preferences.load(path)
+        assert loaded.api_enabled is (odd == "true")
+        assert loaded.api_port == 8484

@@ -1,0 +1,213 @@
+"""The ``chatdesk`` subcommands that run without a window (Qt-free).
+
+``chatdesk serve`` runs the local HTTP API headless; ``chatdesk token`` creates, lists
+and revokes its tokens. ``chatdesk`` without a subcommand starts the window (see
+:mod:`chatdesk.app`). A subcommand is one entry of SUBCOMMANDS: a function of its
+arguments that returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from chatdesk.settings import LOCAL_PROVIDER, StartupOptions, parse_startup_options
+from chatdesk.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--database-url``, as the window takes them."""
+    parser.add_argument("--data-dir", type=Path, help="folder for the database and settings")
+    parser.add_argument("--database-url", help="SQLAlchemy SQLite URL of the database")
+
+
+def add_provider_options(parser: argparse.ArgumentParser) -> None:
+    """``--provider``, ``--base-url`` and ``--model``, as the window takes them."""
+    parser.add_argument(
+        "--provider", choices=(LOCAL_PROVIDER, "openai"), help="default model backend"
+    )
+    parser.add_argument("--base-url", help="base URL of an OpenAI-compatible server")
+    parser.add_argument("--model", help="model name (or a .gguf path for the local provider)")
+
+
+def startup_options(args: argparse.Namespace) -> StartupOptions:
+    """The StartupOptions of a subcommand's arguments (environment applied as for the window)."""
+    argv: list[str] = []
+    for flag, name in (
+        ("--data-dir", "data_dir"),
+        ("--database-url", "database_url"),
+        ("--provider", "provider"),
+        ("--base-url", "base_url"),
+        ("--model", "model"),
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            argv += [flag, str(value)]
+    return parse_startup_options(argv)
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+def serve_command(argv: Sequence[str]) -> int:
+    """``chatdesk serve [--host H] [--port P] [--allow-remote] [data and provider options]``."""
+    from chatdesk.api.server import DEFAULT_HOST, DEFAULT_PORT, is_loopback
+
+    parser = argparse.ArgumentParser(
+        prog="chatdesk serve", description="Run the local HTTP API without a window."
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free one)")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other machines can reach (anyone with a token can then use it)",
+    )
+    add_data_options(parser)
+    add_provider_options(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not is_loopback(args.host):
+        if not args.allow_remote:
+            print(
+                f"chatdesk serve: {args.host} can be reached from other machines; add "
+                "--allow-remote to serve there anyway.",
+                file=sys.stderr,
+            )
+            return 2
+        log.warning(
+            "serving on %s: other machines can reach the API; anyone with a token can read "
+            "and write that token's chats, and traffic is not encrypted",
+            args.host,
+        )
+    return asyncio.run(serve(startup_options(args), args.host, args.port))
+
+
+async def serve(options: StartupOptions, host: str, port: int) -> int:
+    """Run the API until SIGTERM or SIGINT; replies in flight end stored as cancelled."""
+    from chatdesk.api.context import ApiContext
+    from chatdesk.api.server import ApiServer
+    from chatdesk.runtime import open_core
+    from chatdesk.storage.api_tokens import TokenStore
+
+    try:
+        core = await open_core(options)
+    except StorageError as exc:
+        print(f"chatdesk serve: {exc}", file=sys.stderr)
+        return 1
+    tokens = TokenStore(core.manager.engine)
+    server = ApiServer(
+        ApiContext(core.manager, core.engine, core.registry, tokens), host, port, access_log=True
+    )
+    try:
+        try:
+            await server.start()
+        except OSError as exc:
+            print(f"chatdesk serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+            return 1
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        log.info("ChatDesk API serving on %s (database %s)", server.url, options.database_url)
+        if not await tokens.list():
+            log.warning("no API tokens yet: make one with `chatdesk token create NAME`")
+        waiting = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait(
+            (waiting, asyncio.ensure_future(server.wait_stopped())),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not stopping.is_set():
+            waiting.cancel()
+            log.error("the API server stopped on its own")
+            return 1
+        log.info("stopping: replies in flight are stored as cancelled")
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    finally:
+        await server.stop()
+        await core.close()
+    log.info("stopped")
+    return 0
+
+
+# -- token -----------------------------------------------------------------------------
+
+
+def token_command(argv: Sequence[str]) -> int:
+    """``chatdesk token create NAME | list | revoke NAME`` (works while ``serve`` runs)."""
+    parser = argparse.ArgumentParser(
+        prog="chatdesk token", description="Create, list or revoke local API tokens."
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="create|list|revoke")
+    create = actions.add_parser("create", help="make a token; it is printed once")
+    create.add_argument("name", help="the token's name: the owner of the sessions it makes")
+    add_data_options(create)
+    listing = actions.add_parser("list", help="the tokens' names")
+    add_data_options(listing)
+    revoke = actions.add_parser("revoke", help="delete a token (its sessions stay)")
+    revoke.add_argument("name")
+    add_data_options(revoke)
+    return asyncio.run(_token(parser.parse_args(argv)))
+
+
+async def _token(args: argparse.Namespace) -> int:
+    from chatdesk.storage.api_tokens import TokenNameError, TokenStore
+    from chatdesk.storage.database import open_database
+
+    options = startup_options(args)
+    try:
+        engine = await open_database(options.database_url)
+    except StorageError as exc:
+        print(f"chatdesk token: {exc}", file=sys.stderr)
+        return 1
+    store = TokenStore(engine)
+    try:
+        if args.action == "create":
+            try:
+                token = await store.create(args.name)
+            except TokenNameError as exc:
+                print(f"chatdesk token create: {exc}", file=sys.stderr)
+                return 1
+            print(token)
+            print(
+                f"Token {args.name!r} created. It is shown only this once; sessions made "
+                f"with it belong to {args.name!r}.",
+                file=sys.stderr,
+            )
+        elif args.action == "list":
+            for info in await store.list():
+                print(f"{info.name}\t{info.created_at.isoformat(timespec='seconds')}")
+        elif not await store.revoke(args.name):
+            print(f"chatdesk token revoke: no token called {args.name!r}", file=sys.stderr)
+            return 1
+        else:
+            print(f"Token {args.name!r} revoked.", file=sys.stderr)
+    except StorageError as exc:
+        print(f"chatdesk token: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    return 0
+
+
+SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "serve": serve_command,
+    "token": token_command,
+}
+
+
+def run_subcommand(argv: Sequence[str]) -> int | None:
+    """Run the subcommand ``argv`` starts with; None when it starts with none (the window)."""
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](list(argv[1:]))
+    return None
