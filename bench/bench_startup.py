@@ -29,7 +29,8 @@ CHATS = 1_000
 def first_paint(command: list[str]) -> float:
     """Seconds from spawning ``command`` to the ``first-paint`` line it prints."""
     env = dict(os.environ, CHATDESK_EXIT_AFTER_FIRST_PAINT="1")
-    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if not env.get("DISPLAY"):
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     started = time.time()
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
