@@ -234,6 +234,21 @@ class ChatEngine:
             async for delta in self._stream_reply(session_id, turn):
                 yield delta
 
+    async def name_if_untitled(self, session_id: str) -> None:
+        """Name a chat still called DEFAULT_TITLE after its first question (no model asked).
+
+        For a chat whose first reply never finished, e.g. interrupted by a killed app: the
+        window calls this when it opens one. A chat with a reply running is left alone.
+        """
+        session = await self._manager.get_session(session_id)
+        making = f"chatdesk-title-{session_id}"
+        if session is None or self.is_streaming(session_id):
+            return
+        if any(task.get_name() == making for task in self._titles):
+            return  # the model is naming it right now
+        if any(m.role == "user" for m in session.history):
+            await self._title_from_question(session)
+
     async def select_version(self, session_id: str, position: int, number: int) -> None:
         """Show version ``number`` of the turn at ``position``; the model sees it next.
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from chatdesk.chat import ChatEngine, SessionBusyError
-from chatdesk.domain import Content, Message, Session
+from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session
 from chatdesk.model_settings import new_chat_model
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
@@ -131,6 +131,9 @@ class ChatController:
         previous = self.current
         self.current = session
         self.screen.show_session(session, previous)
+        if session.title == DEFAULT_TITLE and session.history:
+            # Its first reply never finished (the app was killed): name it all the same.
+            self.tasks.start(self.engine.name_if_untitled(session.id))
         return session
 
     async def create_session(self) -> Session:

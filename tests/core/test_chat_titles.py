@@ -54,3 +54,24 @@ async def test_a_stopped_first_reply_still_names_the_chat(
 
 async def _drain(stream):  # type: ignore[no-untyped-def]
     return [delta async for delta in stream]
+
+
+async def test_a_chat_whose_first_reply_was_interrupted_is_named_when_opened(
+    manager: SessionManager, provider: OpenAICompatibleProvider, db_url: str
+) -> None:
+    # As a killed app leaves it: the question, and a reply marked interrupted at start-up.
+    session = await manager.create_session()
+    await manager.add_message(session.id, "user", "How do tides work")
+    await manager.add_message(session.id, "assistant", "Tides are", status="streaming")
+    await manager.close()
+    reopened = await SessionManager.open(db_url)
+    try:
+        engine = ChatEngine(reopened, provider, auto_title=True)
+        again = await reopened.require_session(session.id)
+        assert again.history[-1].status == "interrupted"
+        assert again.title == DEFAULT_TITLE
+        await engine.name_if_untitled(session.id)
+        assert again.title == "How do tides work"
+        await engine.close()
+    finally:
+        await reopened.close()
