@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
@@ -571,6 +572,32 @@ class MainWindow(QMainWindow):
         sheet.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         sheet.open()
         return sheet
+
+    def presets(self) -> list[dict[str, Any]]:
+        """The saved chat presets (prompt and settings), for File ▸ New Chat from Preset."""
+        from chatdesk.ui.chat_settings_dialog import presets_of
+
+        return presets_of(self.preferences)
+
+    def new_chat_from_preset(self, preset: dict[str, Any]) -> asyncio.Task[Session]:
+        """Start a new chat with ``preset``'s system prompt, temperature and longest reply."""
+        return self.tasks.start(self._create_from_preset(preset))
+
+    async def _create_from_preset(self, preset: dict[str, Any]) -> Session:
+        current = self.chat.current
+        if current is not None and current.kind == "chat" and not current.history:
+            session = current  # an empty chat is the new one, as with New Chat
+        else:
+            session = await self._create_and_open()
+        temperature = preset.get("temperature")
+        max_tokens = preset.get("max_tokens")
+        await self.manager.update_session(
+            session.id,
+            system_prompt=str(preset.get("system_prompt") or "") or None,
+            temperature=float(temperature) if isinstance(temperature, int | float) else None,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        )
+        return session
 
     def open_chat_settings(self) -> QDialog | None:
         """Open the open chat's own settings (system prompt, temperature, longest reply)."""

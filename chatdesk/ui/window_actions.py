@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -40,6 +40,8 @@ class WindowCommands(Protocol):
     """What the menu bar's actions call on the window."""
 
     def new_session(self) -> None: ...
+    def presets(self) -> list[dict[str, Any]]: ...
+    def new_chat_from_preset(self, preset: dict[str, Any]) -> object: ...
     def open_settings(self) -> object: ...
     def open_chat_settings(self) -> object: ...
     def rename_current(self) -> None: ...
@@ -63,6 +65,7 @@ class WindowActions:
     by_name: dict[str, QAction] = field(default_factory=dict)
     menus: list[tuple[str, list[QAction]]] = field(default_factory=list)
     themes: dict[str, QAction] = field(default_factory=dict)
+    preset_menu: QMenu | None = None
 
 
 def build_menus(window: QMainWindow, commands: WindowCommands) -> WindowActions:
@@ -96,6 +99,20 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> WindowActions:
 
     file = menu("&File")
     action(file, "newChatAction", "&New Chat", commands.new_session, QKeySequence.StandardKey.New)
+    from_preset = file.addMenu("New Chat from &Preset")
+    from_preset.setObjectName("newChatFromPresetMenu")
+
+    def list_presets() -> None:
+        # Filled when opened: presets saved in Chat Settings show up at once.
+        from_preset.clear()
+        for preset in commands.presets():
+            entry = from_preset.addAction(str(preset.get("name", "")))
+            entry.triggered.connect(
+                lambda _checked=False, p=preset: commands.new_chat_from_preset(p)
+            )
+
+    from_preset.aboutToShow.connect(list_presets)
+    found.preset_menu = from_preset
     file.addSeparator()
     action(file, "settingsAction", "&Settings…", commands.open_settings, "Ctrl+,")
     file.addSeparator()

@@ -232,3 +232,27 @@ def test_the_chat_header_opens_the_chat_settings(harness: Harness, qtbot: QtBot)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton, pos=QPoint(5, 5))
     wait_for(qtbot, lambda: window.findChild(ChatSettingsDialog) is not None)
     window.findChild(ChatSettingsDialog).reject()
+
+
+def test_a_new_chat_starts_from_a_preset(harness: Harness, openai_server, qtbot: QtBot) -> None:
+    window = harness.window()
+    send(qtbot, window, "An earlier chat")
+    first = window.chat.current
+    menu = window.menu_actions.preset_menu
+    assert menu is not None
+    menu.aboutToShow.emit()
+    names = [a.text() for a in menu.actions()]
+    assert "Code helper" in names
+    menu.actions()[names.index("Code helper")].trigger()
+    wait_for(
+        qtbot,
+        lambda: (
+            window.chat.current is not first
+            and window.chat.current is not None
+            and window.chat.current.temperature == 0.2
+        ),
+    )
+    session = window.chat.current
+    assert session is not None and "programming" in (session.system_prompt or "")
+    send(qtbot, window, "Hello")
+    assert openai_server.requests[-1]["messages"][0]["role"] == "system"
