@@ -29,11 +29,13 @@ from chatdesk import __version__
 from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.cli import run_subcommand
+from chatdesk.context import ContextWindows, model_key
 from chatdesk.domain import content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.runtime import run_preferences
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import (
@@ -116,7 +118,26 @@ async def run(app: QApplication, options: StartupOptions) -> int:
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
-    engine = ChatEngine(manager, registry.resolve_default()[0], resolve_provider=registry.resolve)
+
+    def remember_window(key: str, limit: int) -> None:
+        # Already in preferences.learned_context_windows (the dict the windows use).
+        try:
+            save(options.preferences_path)
+        except OSError as exc:
+            log.warning("could not save the context window learned for %s: %s", key, exc)
+
+    windows = ContextWindows(
+        preferences.context_window,
+        learned=preferences.learned_context_windows,
+        on_learned=remember_window,
+    )
+    engine = ChatEngine(
+        manager,
+        registry.resolve_default()[0],
+        resolve_provider=registry.resolve,
+        context_windows=windows,
+        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
+    )
     api = LocalApiService(manager, engine, registry)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -125,6 +146,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             closed.set_result(None)
 
     app.lastWindowClosed.connect(finish)
+    # Housekeeping spares the chat open in the window.
+    scheduler = TaskScheduler(manager, engine, open_session=lambda: window.current_session_id)
     window = MainWindow(
         manager,
         engine,
@@ -132,6 +155,7 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         preferences,
         lambda: save(options.preferences_path),
         secrets=secrets,
+        scheduler=scheduler,
         api=api,
     )
     reporter = None
@@ -151,6 +175,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
             _show_fatal(options, "ChatDesk cannot open its database", str(exc))
             return 1
         await window.load()
+        if await start_scheduler(scheduler):
+            window.scheduler_started()
         preload = asyncio.create_task(preload_local_model(registry))
         if preferences.api_enabled and not options.self_test:
             window.tasks.start(start_local_api(api, preferences.api_port))
@@ -166,6 +192,8 @@ async def run(app: QApplication, options: StartupOptions) -> int:
         if window.isVisible():
             window.close()
         await api.stop()  # its replies in flight are stored as cancelled
+        # Task runs end their replies (as cancelled) before the window drains its tasks.
+        await scheduler.stop()
         await window.shutdown()
         await engine.close()  # titles still being made
         await registry.close()
@@ -202,6 +230,16 @@ def _database_file(options: StartupOptions) -> Path | None:
     """The database file, when it is the SQLite file of the data folder."""
     path = options.data_dir / DATABASE_FILE
     return path if options.database_url == sqlite_url(path) else None
+
+
+async def start_scheduler(scheduler: TaskScheduler) -> bool:
+    """Start scheduled tasks; a database that fails here leaves the chats usable."""
+    try:
+        await scheduler.start()
+    except StorageError as exc:
+        log.warning("scheduled tasks could not start: %s", exc)
+        return False
+    return True
 
 
 async def start_local_api(api: LocalApiService, port: int) -> None:

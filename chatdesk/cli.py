@@ -93,10 +93,12 @@ def serve_command(argv: Sequence[str]) -> int:
 
 
 async def serve(options: StartupOptions, host: str, port: int) -> int:
-    """Run the API until SIGTERM or SIGINT; replies in flight end stored as cancelled."""
+    """Run the API and the scheduled tasks until SIGTERM or SIGINT; replies in flight end
+    stored as cancelled."""
     from chatdesk.api.context import ApiContext
     from chatdesk.api.server import ApiServer
     from chatdesk.runtime import open_core
+    from chatdesk.scheduler import TaskScheduler
     from chatdesk.storage.api_tokens import TokenStore
 
     try:
@@ -108,6 +110,7 @@ async def serve(options: StartupOptions, host: str, port: int) -> int:
     server = ApiServer(
         ApiContext(core.manager, core.engine, core.registry, tokens), host, port, access_log=True
     )
+    scheduler = TaskScheduler(core.manager, core.engine)
     try:
         try:
             await server.start()
@@ -119,6 +122,12 @@ async def serve(options: StartupOptions, host: str, port: int) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stopping.set)
         log.info("ChatDesk API serving on %s (database %s)", server.url, options.database_url)
+        try:
+            await scheduler.start()
+        except StorageError as exc:  # the API still serves; the tasks wait for a restart
+            log.error("scheduled tasks could not start: %s", exc)
+        else:
+            log.info("%d scheduled task(s) loaded", len(scheduler.list_tasks()))
         if not await tokens.list():
             log.warning("no API tokens yet: make one with `chatdesk token create NAME`")
         waiting = asyncio.ensure_future(stopping.wait())
@@ -134,6 +143,7 @@ async def serve(options: StartupOptions, host: str, port: int) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     finally:
+        await scheduler.stop()  # task runs end their replies before the database closes
         await server.stop()
         await core.close()
     log.info("stopped")

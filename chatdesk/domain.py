@@ -223,6 +223,25 @@ def content_text(content: Content) -> str:
     return "\n".join(b["text"] for b in content if b.get("type") == "text")
 
 
+def validate_tool_calls(tool_calls: object) -> None:
+    """Raise ValueError unless ``tool_calls`` is None or a list of OpenAI function calls."""
+    if tool_calls is None:
+        return
+    if not isinstance(tool_calls, list):
+        raise ValueError("tool_calls must be a list of calls")
+    for index, call in enumerate(tool_calls):
+        where = f"tool call {index}"
+        if not isinstance(call, dict):
+            raise ValueError(f"{where}: expected an object")
+        if not isinstance(call.get("id"), str) or not call["id"]:
+            raise ValueError(f"{where}: 'id' must be a non-empty string")
+        function = call.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise ValueError(f"{where}: 'function.name' must be a string")
+        if not isinstance(function.get("arguments", ""), str):
+            raise ValueError(f"{where}: 'function.arguments' must be a JSON string")
+
+
 @dataclass(eq=True, slots=True)
 class Message:
     """One message of a session's history."""
@@ -233,6 +252,14 @@ class Message:
     created_at: datetime = field(default_factory=utcnow)
     status: str = "complete"
     error: str | None = None
+    # An assistant message that asks for tools: OpenAI-format calls
+    # ``{"id", "type": "function", "function": {"name", "arguments"}}``.
+    tool_calls: list[dict[str, Any]] | None = None
+    # A role "tool" message: the id of the call it answers.
+    tool_call_id: str | None = None
+    # A summary made by compaction: the compaction's id and how many messages it replaced.
+    compaction_id: str | None = None
+    compacted_count: int = 0
     # A reply's facts: "model", "seconds" (request to last token), "tokens" (written).
     meta: dict[str, Any] | None = None
 
@@ -244,8 +271,18 @@ class Message:
         return cls(role=role, content=copy.deepcopy(content), **fields)
 
     def to_context(self) -> dict[str, Any]:
-        """The ``{"role", "content"}`` dict a model is sent."""
-        return {"role": self.role, "content": copy.deepcopy(self.content)}
+        """The ``{"role", "content"}`` dict a model is sent (with tool fields when set)."""
+        context: dict[str, Any] = {"role": self.role, "content": copy.deepcopy(self.content)}
+        if self.tool_calls:
+            context["tool_calls"] = copy.deepcopy(self.tool_calls)
+        if self.tool_call_id is not None:
+            context["tool_call_id"] = self.tool_call_id
+        return context
+
+    @property
+    def is_summary(self) -> bool:
+        """Whether this message is a compaction's summary of earlier messages."""
+        return self.compaction_id is not None
 
 
 @dataclass(eq=False)
@@ -335,3 +372,28 @@ class SessionSummary:
     created_at: datetime
     updated_at: datetime
     task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A scheduled task: ``prompt`` is sent on ``schedule``, answers go into its one session.
+
+    ``provider``/``model`` choose who answers, as a session's do (None: the default).
+    ``last_status`` is how the latest run ended ("complete", "error", "cancelled",
+    "skipped" or "missed") and ``last_note`` says it in words; ``unread`` is True while a
+    finished run has not been looked at.
+    """
+
+    id: str
+    name: str
+    prompt: str
+    schedule: str
+    provider: str | None = None
+    model: str | None = None
+    enabled: bool = True
+    created_at: datetime = field(default_factory=utcnow)
+    next_run_at: datetime | None = None
+    last_run_at: datetime | None = None
+    last_status: str | None = None
+    last_note: str | None = None
+    unread: bool = False

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Protocol
 
 from chatdesk.providers.registry import ProviderRegistry, build_provider
-from chatdesk.settings import LOCAL_PROVIDER, Preferences, ServerConfig
+from chatdesk.settings import LOCAL_PROVIDER, Preferences, ServerConfig, model_settings_key
 
 GGUF_MAGIC = b"GGUF"
+# A window below this cannot hold a system prompt, a summary and a reply.
+MIN_CONTEXT_WINDOW = 256
 _MODELS_SHOWN = 4
 
 
@@ -197,4 +199,44 @@ class ModelSettings:
         """New chats get ``model`` of ``provider_id`` from now on."""
         self.preferences.default_provider = provider_id
         self.preferences.default_model = model
+        self._save()
+
+    # -- per model: context window and tools ------------------------------------------------
+
+    def context_window(self, provider_id: str, model: str | None) -> int | None:
+        """The context window set for a model, or None for "as the server reports"."""
+        return self.preferences.context_window(model_settings_key(provider_id, model))
+
+    def learned_context_window(self, provider_id: str, model: str | None) -> int | None:
+        """The window the model's server stated in an error, if it did."""
+        return self.preferences.learned_context_windows.get(model_settings_key(provider_id, model))
+
+    def set_context_window(self, provider_id: str, model: str | None, tokens: int | None) -> None:
+        """Use ``tokens`` as the model's context window (None: what its server reports)."""
+        if tokens is not None and tokens < MIN_CONTEXT_WINDOW:
+            raise SettingsRefused(
+                f"A context window of {tokens} tokens is too small; use at least "
+                f"{MIN_CONTEXT_WINDOW}, or 0 for what the server reports."
+            )
+        key = model_settings_key(provider_id, model)
+        # What the user sets replaces a window learned from the server's errors.
+        self.preferences.learned_context_windows.pop(key, None)
+        if tokens is None:
+            self.preferences.context_windows.pop(key, None)
+        else:
+            self.preferences.context_windows[key] = tokens
+        self._save()
+
+    def tools_enabled(self, provider_id: str, model: str | None) -> bool:
+        """Whether the model is offered the manage_session tool."""
+        return self.preferences.tools_enabled(model_settings_key(provider_id, model))
+
+    def set_tools_enabled(self, provider_id: str, model: str | None, enabled: bool) -> None:
+        """Offer the manage_session tool to the model, or stop offering it."""
+        key = model_settings_key(provider_id, model)
+        if enabled:
+            while key in self.preferences.tools_off:
+                self.preferences.tools_off.remove(key)
+        elif key not in self.preferences.tools_off:
+            self.preferences.tools_off.append(key)
         self._save()

@@ -23,8 +23,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Iterable,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -39,9 +47,11 @@ from chatdesk.domain import (
     Session,
     SessionSummary,
     VersionRef,
+    new_id,
     utcnow,
     validate_content,
     validate_role,
+    validate_tool_calls,
 )
 from chatdesk.lazy_import import lazy_module
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
@@ -51,6 +61,7 @@ if TYPE_CHECKING:
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from chatdesk.storage import compaction as compaction_store
     from chatdesk.storage import database, image_rows, message_rows, session_rows, version_rows
 else:
     # SQLAlchemy (which these import) loads when the database is first opened, not when
@@ -60,6 +71,7 @@ else:
     message_rows = lazy_module("chatdesk.storage.message_rows")
     session_rows = lazy_module("chatdesk.storage.session_rows")
     version_rows = lazy_module("chatdesk.storage.version_rows")
+    compaction_store = lazy_module("chatdesk.storage.compaction")
 
 log = logging.getLogger(__name__)
 
@@ -344,18 +356,21 @@ class SessionManager:
                 title or f"Task {task_id}", kind="task", task_id=task_id
             )
 
-    async def cleanup_empty_sessions(self, min_age: timedelta = timedelta(hours=1)) -> int:
+    async def cleanup_empty_sessions(
+        self, min_age: timedelta = timedelta(hours=1), *, keep: Collection[str] = ()
+    ) -> int:
         """Delete chat sessions with no messages created more than ``min_age`` ago.
 
-        Task sessions are kept: an empty one is waiting for its task's first run.
-        Returns how many sessions were deleted.
+        Task sessions are kept: an empty one is waiting for its task's first run. So are
+        the sessions in ``keep`` (the chat open in the window). Returns how many sessions
+        were deleted.
         """
         cutoff = utcnow() - min_age
 
         async def unit() -> int:
             async with self._transaction() as conn:
                 ids = await session_rows.empty_chats_created_before(conn, cutoff)
-                doomed = [i for i in ids if not self._has_messages_in_memory(i)]
+                doomed = [i for i in ids if i not in keep and not self._has_messages_in_memory(i)]
                 await session_rows.delete_sessions(conn, doomed)
             for session_id in doomed:
                 self._sessions.pop(session_id, None)
@@ -376,20 +391,30 @@ class SessionManager:
         *,
         status: str = "complete",
         error: str | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
     ) -> Message:
-        """Validate, persist, then append a message to the session's history exactly once."""
+        """Validate, persist, then append a message to the session's history exactly once.
+
+        ``tool_calls`` (an assistant asking for tools) and ``tool_call_id`` (a role "tool"
+        result) carry the OpenAI tool-calling fields.
+        """
         _checked_status(status)
+        validate_tool_calls(tool_calls)
+        prepare = functools.partial(
+            _prepare_message, tool_calls=copy.deepcopy(tool_calls), tool_call_id=tool_call_id
+        )
         heavy = _inline_image_chars(content) > _OFFLOAD_CHARS
         if heavy:
             # The worker thread reads a private copy (cheap: the strings are shared).
             content = copy.deepcopy(content)
-        prepared = None if heavy else _prepare_message(role, content, status, error)
+        prepared = None if heavy else prepare(role, content, status, error)
         session = await self.require_session(session_id)
         async with self._lock:
             self._check_live(session)
             if prepared is None:
                 # Under the lock, so adds to a session keep the order they were made in.
-                prepared = await asyncio.to_thread(_prepare_message, role, content, status, error)
+                prepared = await asyncio.to_thread(prepare, role, content, status, error)
             message, encoded = prepared
 
             async def unit() -> None:
@@ -415,6 +440,7 @@ class SessionManager:
         status: str | None = None,
         error: str | None = None,
         persist: bool = True,
+        tool_calls: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
     ) -> Message:
         """Change a message's content, status or error (a streaming reply grows this way).
@@ -424,6 +450,7 @@ class SessionManager:
         """
         if status is not None:
             _checked_status(status)
+        validate_tool_calls(tool_calls)
         light = content is None or _inline_image_chars(content) <= _OFFLOAD_CHARS
         encoded: EncodedContent | None = None
         if content is not None and light:
@@ -440,6 +467,9 @@ class SessionManager:
                 content=message.content if content is None else content,
                 status=status or message.status,
                 error=error if error is not None else message.error,
+                tool_calls=(
+                    message.tool_calls if tool_calls is None else copy.deepcopy(tool_calls)
+                ),
                 meta=meta if meta is not None else message.meta,
             )
             # Large images are validated (and encoded) on a thread, under the lock so that
@@ -462,6 +492,7 @@ class SessionManager:
                     changed.error,
                     changed.meta,
                 )
+                message.tool_calls = changed.tool_calls
                 self._emit(MESSAGE_UPDATED, session_id, message_id)
 
             if not persist:
@@ -476,7 +507,13 @@ class SessionManager:
                     await image_rows.unlink_images(conn, message_id)
                     await image_rows.store_images(conn, message_id, stored.images)
                     await message_rows.update_message(
-                        conn, message_id, stored, changed.status, changed.error, changed.meta
+                        conn,
+                        message_id,
+                        stored,
+                        changed.status,
+                        changed.error,
+                        tool_calls=changed.tool_calls,
+                        meta=changed.meta,
                     )
                 apply()
 
@@ -620,8 +657,6 @@ class SessionManager:
                     await session_rows.set_message_count(
                         conn, session_id, position + len(restored.messages)
                     )
-                for message_id in restored.unreadable:
-                    log.warning("message %s of session %s is unreadable", message_id, session_id)
                 session.history[position:] = restored.messages
                 updated = [r for r in refs if r.id != version_id]
                 if kept is not None:
@@ -683,7 +718,8 @@ class SessionManager:
 
     @property
     def engine(self) -> AsyncEngine:
-        """The database engine, for stores of other tables (e.g. API tokens), once open."""
+        """The database engine, for stores of other tables (API tokens, scheduled tasks),
+        once open."""
         if self._engine is None:
             raise StorageError("The database is not open yet.")
         return self._engine
@@ -737,6 +773,166 @@ class SessionManager:
         if session is not None and session.owner == owner:
             return session
         return None
+
+    # -- compaction ---------------------------------------------------------------------
+
+    async def compact_messages(
+        self, session_id: str, message_ids: Sequence[str], summary: Content
+    ) -> Message:
+        """Replace the consecutive messages ``message_ids`` by one summary message.
+
+        In one transaction the replaced messages move to the archive (nothing is deleted:
+        :meth:`compacted_messages` returns them, :meth:`undo_compaction` puts them back)
+        and the summary, a role "system" message marked with a new compaction id, takes
+        their place. Returns the summary.
+        """
+        ids = list(message_ids)
+        if not ids:
+            raise ValueError("there are no messages to compact")
+        if len(set(ids)) != len(ids):
+            raise ValueError("a message cannot be compacted twice")
+        message, encoded = _prepare_message(
+            "system", summary, "complete", None, compaction_id=new_id(), compacted_count=0
+        )
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            start = next((i for i, m in enumerate(session.history) if m.id == ids[0]), None)
+            if start is None or [m.id for m in session.history[start : start + len(ids)]] != ids:
+                raise ValueError("only consecutive messages of this chat can be compacted")
+            # How many originals it stands for: a summary compacted again counts its own.
+            message.compacted_count = sum(
+                max(m.compacted_count, 1) if m.is_summary else 1
+                for m in session.history[start : start + len(ids)]
+            )
+            assert message.compaction_id is not None
+            compaction_id = message.compaction_id
+
+            async def unit() -> None:
+                updated_at = utcnow()
+                count = len(session.history) - len(ids) + 1
+                async with self._transaction() as conn:
+                    position = await compaction_store.archive_messages(
+                        conn, session_id, ids, compaction_id
+                    )
+                    if position is None:
+                        raise ValueError("the messages to compact are not stored")
+                    await message_rows.insert_message(conn, session_id, message, position, encoded)
+                    await image_rows.store_images(conn, message.id, encoded.images)
+                    await session_rows.set_message_count(conn, session_id, count, updated_at)
+                session.history[start : start + len(ids)] = [message]
+                session.updated_at = updated_at
+                self._emit(HISTORY_REPLACED, session_id)
+
+            await _run_whole(unit())
+        return message
+
+    async def compacted_messages(
+        self, session_id: str, compaction_id: str | None = None
+    ) -> list[Message]:
+        """The original messages compaction replaced, oldest first.
+
+        With ``compaction_id``, those behind that summary; without, those behind every
+        summary in the history. A summary that was itself compacted again is replaced by
+        the originals it stands for, so only messages the chat really had come back.
+        """
+        session = await self.require_session(session_id)
+        if compaction_id is None:
+            wanted = [m.compaction_id for m in session.history if m.compaction_id is not None]
+        else:
+            wanted = [compaction_id]
+        async with self._lock, self._read() as conn:
+            rows: list[Any] = []
+            # Depth first, so the originals come out in the order the chat had them.
+            for cid in wanted:
+                stack = list(reversed(await compaction_store.archived_rows(conn, cid)))
+                while stack:
+                    row = stack.pop()
+                    if row.compaction_id is not None:
+                        inner = await compaction_store.archived_rows(conn, row.compaction_id)
+                        stack.extend(reversed(inner))
+                    else:
+                        rows.append(row)
+            refs = await compaction_store.archived_image_refs(conn, [r.id for r in rows])
+            image_bytes = await image_rows.load_images(conn, refs)
+        return message_rows.build_history(session_id, rows, image_bytes)
+
+    async def undo_compaction(
+        self, session_id: str, compaction_id: str | None = None
+    ) -> list[Message]:
+        """Put back the messages a compaction replaced, where its summary stands.
+
+        Without ``compaction_id`` the newest summary in the history is undone. The summary
+        (edited or not) goes; the originals return exactly as they were. Returns them.
+        """
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            summaries = [
+                (i, m)
+                for i, m in enumerate(session.history)
+                if m.compaction_id is not None
+                and (compaction_id is None or m.compaction_id == compaction_id)
+            ]
+            if not summaries:
+                raise ValueError("this chat has no compaction to undo")
+            index, summary = summaries[-1]
+            assert summary.compaction_id is not None
+            cid = summary.compaction_id
+            async with self._read() as conn:
+                rows = await compaction_store.archived_rows(conn, cid)
+                refs = await compaction_store.archived_image_refs(conn, [r.id for r in rows])
+                image_bytes = await image_rows.load_images(conn, refs)
+            restored = message_rows.build_history(session_id, rows, image_bytes)
+
+            async def unit() -> None:
+                updated_at = utcnow()
+                count = len(session.history) - 1 + len(restored)
+                async with self._transaction() as conn:
+                    await compaction_store.restore_messages(conn, session_id, cid, summary.id)
+                    await image_rows.delete_orphan_images(conn)
+                    await session_rows.set_message_count(conn, session_id, count, updated_at)
+                session.history[index : index + 1] = restored
+                session.updated_at = updated_at
+                self._emit(HISTORY_REPLACED, session_id)
+
+            await _run_whole(unit())
+        return restored
+
+    # -- scheduled tasks ----------------------------------------------------------------
+
+    async def find_task_session(self, task_id: str) -> str | None:
+        """The id of scheduled task ``task_id``'s session, or None if it has none yet."""
+        session_id = self._task_sessions.get(task_id)
+        if session_id is not None:
+            return session_id
+        async with self._read() as conn:
+            return await session_rows.find_task_session(conn, task_id)
+
+    async def release_task_session(self, task_id: str) -> str | None:
+        """Make the session of task ``task_id`` a normal chat (its task is being deleted).
+
+        Returns the session's id, or None when the task had no session.
+        """
+        async with self._task_lock:
+            session_id = await self.find_task_session(task_id)
+            if session_id is None:
+                return None
+
+            async def unit() -> None:
+                async with self._transaction() as conn:
+                    await session_rows.update_fields(
+                        conn, session_id, {"kind": "chat", "task_id": None}
+                    )
+                self._task_sessions.pop(task_id, None)
+                cached = self._sessions.get(session_id)
+                if cached is not None:
+                    cached.kind, cached.task_id = "chat", None
+                self._emit(SESSION_UPDATED, session_id)
+
+            async with self._lock:
+                await _run_whole(unit())
+            return session_id
 
 
 def _dbapi_error() -> type[DBAPIError]:
@@ -803,6 +999,7 @@ def _prepare_message(
     decode it twice.
     """
     validate_role(role)
+    validate_tool_calls(fields.get("tool_calls"))
     encoded = encode_content(content)  # validates the content
     message = Message(
         role=role, content=copy.deepcopy(content), status=status, error=error, **fields
@@ -816,7 +1013,11 @@ def _snapshot(item: Message | dict[str, Any]) -> Message | dict[str, Any]:
         return replace(item, content=copy.deepcopy(item.content))
     if not isinstance(item, dict) or "role" not in item or "content" not in item:
         raise ValueError("each message must be a Message or a dict with 'role' and 'content'")
-    return {"role": item["role"], "content": copy.deepcopy(item["content"])}
+    snapshot = {"role": item["role"], "content": copy.deepcopy(item["content"])}
+    for name in ("tool_calls", "tool_call_id"):
+        if item.get(name) is not None:
+            snapshot[name] = copy.deepcopy(item[name])
+    return snapshot
 
 
 def _content_of(item: Message | dict[str, Any]) -> object:
@@ -834,9 +1035,20 @@ def _prepare_history(
             item.error,
             id=item.id,
             created_at=item.created_at,
+            tool_calls=item.tool_calls,
+            tool_call_id=item.tool_call_id,
+            compaction_id=item.compaction_id,
+            compacted_count=item.compacted_count,
         )
         if isinstance(item, Message)
-        else _prepare_message(item["role"], item["content"], "complete", None)
+        else _prepare_message(
+            item["role"],
+            item["content"],
+            "complete",
+            None,
+            tool_calls=item.get("tool_calls"),
+            tool_call_id=item.get("tool_call_id"),
+        )
         for item in items
     ]
     return [m for m, _ in prepared], [e for _, e in prepared]

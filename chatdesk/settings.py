@@ -149,6 +149,12 @@ class Preferences:
     # The window's local HTTP API (Settings → Local API): off unless the user turns it on.
     api_enabled: bool = False
     api_port: int = DEFAULT_API_PORT
+    # Per model (keyed by :func:`model_settings_key`): the context window the user set,
+    # and the models not to offer tools to (servers get tools by default).
+    context_windows: dict[str, int] = field(default_factory=dict)
+    tools_off: list[str] = field(default_factory=list)
+    # Windows servers stated in their "context too long" errors, remembered per model.
+    learned_context_windows: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> Preferences:
@@ -180,6 +186,9 @@ class Preferences:
             local_models=[str(m) for m in raw.get("local_models", []) if isinstance(m, str)],
             api_enabled=raw.get("api_enabled") is True,
             api_port=_port(raw.get("api_port")),
+            context_windows=_context_windows(raw.get("context_windows")),
+            tools_off=[str(k) for k in raw.get("tools_off") or [] if isinstance(k, str)],
+            learned_context_windows=_context_windows(raw.get("learned_context_windows")),
         )
 
     def save(self, path: Path) -> None:
@@ -192,6 +201,9 @@ class Preferences:
             "local_models": self.local_models,
             "api_enabled": self.api_enabled,
             "api_port": self.api_port,
+            "context_windows": self.context_windows,
+            "tools_off": self.tools_off,
+            "learned_context_windows": self.learned_context_windows,
         }
         # Other keys (e.g. a key the user chose to store in this file) are kept.
         try:
@@ -201,6 +213,14 @@ class Preferences:
         if isinstance(existing, dict):
             data = {**existing, **data}
         write_private_json(path, data)
+
+    def context_window(self, key: str) -> int | None:
+        """The context window the user set for the model ``key``, if any."""
+        return self.context_windows.get(key)
+
+    def tools_enabled(self, key: str) -> bool:
+        """Whether the model ``key`` may be offered tools (on unless switched off)."""
+        return key not in self.tools_off
 
     def server(self, base_url: str) -> ServerConfig | None:
         """The configured server with ``base_url``, if any."""
@@ -212,6 +232,22 @@ def _port(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535:
         return value
     return DEFAULT_API_PORT
+
+
+def model_settings_key(provider_id: str, model: str | None) -> str:
+    """How per-model settings name a model: its provider id and its name."""
+    return f"{provider_id} {model or ''}".strip()
+
+
+def _context_windows(raw: object) -> dict[str, int]:
+    """The per-model windows of settings.json, dropping anything that is not a size."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): v
+        for k, v in raw.items()
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0
+    }
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:

@@ -61,6 +61,25 @@ class OpenAITestServer:
         self.status = 200
         self.hang_up_after: int | None = None
         self.reject_stream_options = False
+        # A context window in tokens (a token is a word here, as in the usage reported).
+        # A longer request gets a 400 context_length_exceeded, or, streamed with
+        # ``empty_stream_when_too_long``, an empty 200 (what llama-cpp-python's server does).
+        self.context_window: int | None = None
+        self.empty_stream_when_too_long = False
+        # How many of the next chat requests get a 400 context-too-long whatever their size,
+        # stating ``stated_limit`` as the window.
+        self.context_errors = 0
+        self.stated_limit = 8
+        # Where the window is reported: None, "models" (vLLM's max_model_len), "llama.cpp"
+        # (/props), "lmstudio" (/api/v0/models/<id>) or "ollama" (/api/show).
+        self.report_window: str | None = None
+        # Tool calls to stream instead of text, one list per request that offers tools:
+        # each call is {"name": ..., "arguments": "<json text>"}.
+        self.tool_call_script: list[list[dict[str, str]]] = []
+        # Stream the scripted calls even to a request that offers no tools (a bad model).
+        self.tool_calls_unasked = False
+        # A request whose tools could not be used: 400, like a server without tool support.
+        self.reject_tools = False
         # What was received: the JSON body and the headers of every chat completion request.
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -137,6 +156,9 @@ class OpenAITestServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
         app.router.add_get("/v1/models", self._list_models)
+        app.router.add_get("/props", self._props)
+        app.router.add_get("/api/v0/models/{model}", self._lm_studio_model)
+        app.router.add_post("/api/show", self._ollama_show)
         app.middlewares.append(self._track)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -191,18 +213,72 @@ class OpenAITestServer:
                 "invalid_request_error",
                 param="stream_options",
             )
+        if self.reject_tools and body.get("tools"):
+            return _error(
+                400, "This model does not support tools.", "invalid_request_error", param="tools"
+            )
+        if self.context_errors > 0:
+            self.context_errors -= 1
+            return self._too_long(body, self.stated_limit)
+        too_long = self.context_window is not None and _prompt_tokens(body) > self.context_window
+        if too_long and not (body.get("stream") and self.empty_stream_when_too_long):
+            return self._too_long(body, self.context_window)
         model = body.get("model") or self.model
         if not body.get("stream"):
             return web.json_response(self._completion(model))
+        if too_long:
+            # llama-cpp-python's server: 200, an event stream, and not a single event.
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write_eof()
+            return response
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return await self._stream(request, model, include_usage)
+        asked = body.get("tools") or self.tool_calls_unasked
+        calls = self.tool_call_script.pop(0) if asked and self.tool_call_script else None
+        return await self._stream(request, model, include_usage, calls)
+
+    def _too_long(self, body: dict[str, Any], limit: int | None) -> web.Response:
+        return _error(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {_prompt_tokens(body)} tokens. Please reduce the length of the "
+            "messages.",
+            "invalid_request_error",
+            code="context_length_exceeded",
+        )
+
+    async def _props(self, request: web.Request) -> web.StreamResponse:
+        if self.report_window != "llama.cpp" or self.context_window is None:
+            return _error(404, "Not found.", "invalid_request_error")
+        return web.json_response({"default_generation_settings": {"n_ctx": self.context_window}})
+
+    async def _lm_studio_model(self, request: web.Request) -> web.StreamResponse:
+        if self.report_window != "lmstudio" or self.context_window is None:
+            return _error(404, "Not found.", "invalid_request_error")
+        model = request.match_info["model"]
+        return web.json_response({"id": model, "max_context_length": self.context_window})
+
+    async def _ollama_show(self, request: web.Request) -> web.StreamResponse:
+        if self.report_window != "ollama" or self.context_window is None:
+            return _error(404, "Not found.", "invalid_request_error")
+        return web.json_response(
+            {
+                "parameters": "temperature 0.7",
+                "model_info": {"llama.context_length": self.context_window},
+            }
+        )
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         self.model_requests.append(dict(request.headers))
         refused = await self._refusal(request, None)
         if refused is not None:
             return refused
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.models]
+        data: list[dict[str, Any]] = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.models
+        ]
+        if self.report_window == "models" and self.context_window is not None:
+            for entry in data:
+                entry["max_model_len"] = self.context_window
         return web.json_response({"object": "list", "data": data})
 
     async def _refusal(self, request: web.Request, model: str | None) -> web.Response | None:
@@ -234,7 +310,11 @@ class OpenAITestServer:
         )
 
     async def _stream(
-        self, request: web.Request, model: str, include_usage: bool
+        self,
+        request: web.Request,
+        model: str,
+        include_usage: bool,
+        tool_calls: list[dict[str, str]] | None = None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -242,7 +322,7 @@ class OpenAITestServer:
         await response.prepare(request)
         chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        pieces = _word_chunks(self.reply)
+        pieces = [] if tool_calls else _word_chunks(self.reply)
 
         def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
             chunk: dict[str, Any] = {
@@ -272,7 +352,25 @@ class OpenAITestServer:
             if self.hang_up_after is not None and len(pieces) >= self.hang_up_after:
                 self._hang_up(request)
                 return response
-            stop = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+            for number, call in enumerate(tool_calls or ()):
+                # As OpenAI streams a call: id and name first, the arguments in pieces.
+                arguments = call.get("arguments", "")
+                half = len(arguments) // 2
+                fragments = [
+                    {
+                        "id": f"call_{uuid.uuid4().hex[:8]}",
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": ""},
+                    },
+                    {"function": {"arguments": arguments[:half]}},
+                    {"function": {"arguments": arguments[half:]}},
+                ]
+                for fragment in fragments:
+                    delta = {"tool_calls": [{"index": number, **fragment}]}
+                    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+                    await self._write(request, response, event([choice]))
+            finish = "tool_calls" if tool_calls else "stop"
+            stop = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}
             await self._write(request, response, event([stop]))
             if include_usage:
                 usage = _usage(self.requests[-1] if self.requests else {}, pieces)
@@ -326,8 +424,13 @@ def _word_chunks(text: str) -> list[str]:
     return [p for p in pieces if p]
 
 
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """The prompt's size in this server's tokens: the words of every message's content."""
+    return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+
+
 def _usage(body: dict[str, Any], pieces: list[str]) -> dict[str, int]:
-    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+    prompt = _prompt_tokens(body)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": len(pieces),

@@ -240,6 +240,32 @@ class LocalModelProvider(Provider):
                 if not worker.done():
                     await asyncio.shield(worker)
 
+    async def context_window(self, model: str | None) -> int | None:
+        """The ``n_ctx`` the model is (or will be) loaded with."""
+        return self.n_ctx
+
+    @property
+    def has_tokenizer(self) -> bool:
+        """llama.cpp tokenizes with the model's own vocabulary."""
+        return True
+
+    async def tokenizer(
+        self, model: str | None, *, load: bool = True
+    ) -> Callable[[str], int] | None:
+        """llama.cpp's own tokenizer for this model (loads the model if needed and ``load``)."""
+        if not load and self._llm is None:
+            return None
+        await self._ensure_loaded()
+        llm = self._llm
+        if llm is None:
+            return None
+
+        def count(text: str) -> int:
+            # The vocabulary is read-only once loaded, so this is safe beside a generation.
+            return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+        return count
+
     async def list_models(self) -> list[str]:
         """The model file's name."""
         return [self.model_path.name]
@@ -407,7 +433,8 @@ def _provider_error(exc: Exception) -> ProviderError:
         )
         error: ProviderError = ContextTooLongError(
             f"This conversation is too long for the local model{size}. Start a new chat, "
-            "delete earlier messages, or shorten your message."
+            "delete earlier messages, or shorten your message.",
+            int(found[2]) if found else None,
         )
     else:
         log.warning("the local model failed: %r", exc)

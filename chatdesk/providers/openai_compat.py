@@ -38,6 +38,7 @@ from chatdesk.providers.base import (
     StreamEnd,
     StreamInterruptedError,
     Usage,
+    stated_context_limit,
 )
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 # The SDK refuses to run without a key; servers such as Ollama ignore whatever is sent.
 _PLACEHOLDER_KEY = "not-needed"
 _MAX_SERVER_MESSAGE = 300
+# Asking a server about its context window is a hint, worth a short wait only.
+_PROBE_TIMEOUT = 3.0
 _CONTEXT_PATTERN = re.compile(
     r"context[_ ]length|maximum context|context window|context size|token limit"
     r"|too many tokens|maximum number of tokens|prompt is too long",
@@ -72,6 +75,7 @@ class OpenAICompatibleProvider(Provider):
         self._api_key = api_key or None
         self._timeout = timeout
         self._send_stream_options = True
+        self._windows: dict[str, int | None] = {}
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or _PLACEHOLDER_KEY,
@@ -92,6 +96,7 @@ class OpenAICompatibleProvider(Provider):
         received = 0
         finish_reason: str | None = None
         usage: Usage | None = None
+        calls: dict[int, dict[str, Any]] = {}
         try:
             async for chunk in stream:
                 chunk_usage = getattr(chunk, "usage", None)
@@ -107,6 +112,8 @@ class OpenAICompatibleProvider(Provider):
                     finish_reason = choice.finish_reason
                 delta = getattr(choice, "delta", None)
                 content = getattr(delta, "content", None) if delta is not None else None
+                for piece in getattr(delta, "tool_calls", None) or ():
+                    _add_tool_call_piece(calls, piece)
                 if content:
                     received += 1
                     yield content
@@ -123,7 +130,8 @@ class OpenAICompatibleProvider(Provider):
             with contextlib.suppress(Exception):
                 await stream.close()
         log.debug("reply from %s ended: %s after %d deltas", self.base_url, finish_reason, received)
-        yield StreamEnd(finish_reason, usage)
+        tool_calls = [calls[index] for index in sorted(calls)] or None
+        yield StreamEnd(finish_reason, usage, tool_calls)
 
     async def list_models(self) -> list[str]:
         """The ids of the models the server offers, sorted."""
@@ -160,6 +168,91 @@ class OpenAICompatibleProvider(Provider):
     async def close(self) -> None:
         """Close the HTTP connections."""
         await self._client.close()
+
+    @property
+    def accepts_tools(self) -> bool:
+        """OpenAI-compatible servers take ``tools`` (one that refuses them is remembered
+        by the engine)."""
+        return True
+
+    async def context_window(self, model: str | None) -> int | None:
+        """The window the server reports for ``model``, asked once per model.
+
+        Tried in turn: the model list's own fields (vLLM ``max_model_len``,
+        ``context_length``), llama.cpp server's ``/props``, LM Studio's
+        ``/api/v0/models/<model>`` and Ollama's ``/api/show``. None when none answers.
+        """
+        model = model or self.model
+        if model in self._windows:
+            return self._windows[model]
+        found = None
+        try:
+            found = await self._probe_context_window(model)
+        except Exception as exc:  # a probe is only a hint; any failure means "unknown"
+            log.info("could not learn the context window from %s: %r", self.base_url, exc)
+        self._windows[model] = found
+        return found
+
+    async def check_request(
+        self, messages: list[dict[str, Any]], model: str | None
+    ) -> ProviderError | None:
+        """Ask once more without streaming (one token): servers such as llama-cpp-python's
+        answer a too-long streaming request with an empty 200, but this one with the error."""
+        try:
+            request: dict[str, Any] = {
+                "model": model or self.model,
+                "messages": messages,
+                "max_tokens": 1,
+                "stream": False,
+            }
+            await self._client.chat.completions.create(**request)
+        except openai.OpenAIError as exc:
+            return self._map_error(exc, model)
+        return None
+
+    async def _probe_context_window(self, model: str) -> int | None:
+        root = self.base_url.rstrip("/").removesuffix("/v1")
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT, headers=headers) as client:
+
+            async def get_json(method: str, url: str, **kwargs: Any) -> Any:
+                try:
+                    response = await client.request(method, url, **kwargs)
+                except httpx.HTTPError:
+                    return None
+                if response.status_code != 200:
+                    return None
+                try:
+                    return response.json()
+                except ValueError:
+                    return None
+
+            listing = await get_json("GET", f"{self.base_url.rstrip('/')}/models")
+            entries = listing.get("data") if isinstance(listing, dict) else None
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, dict) and entry.get("id") == model:
+                    for name in ("max_model_len", "context_length", "max_context_length"):
+                        found = _positive_int(entry.get(name))
+                        if found:
+                            return found
+            props = await get_json("GET", f"{root}/props")
+            if isinstance(props, dict):
+                settings = props.get("default_generation_settings")
+                for source in (settings, props):
+                    if isinstance(source, dict):
+                        found = _positive_int(source.get("n_ctx"))
+                        if found:
+                            return found
+            lm_studio = await get_json("GET", f"{root}/api/v0/models/{model}")
+            if isinstance(lm_studio, dict):
+                for name in ("loaded_context_length", "max_context_length"):
+                    found = _positive_int(lm_studio.get(name))
+                    if found:
+                        return found
+            ollama = await get_json("POST", f"{root}/api/show", json={"model": model})
+            if isinstance(ollama, dict):
+                return _ollama_window(ollama)
+        return None
 
     # -- internals ----------------------------------------------------------------------
 
@@ -224,7 +317,8 @@ class OpenAICompatibleProvider(Provider):
             if _CONTEXT_PATTERN.search(_error_text(exc)):
                 return ContextTooLongError(
                     f"The conversation is too long for model {self._scrub(model or self.model)}. "
-                    "Start a new chat or remove earlier messages."
+                    "Start a new chat or remove earlier messages.",
+                    stated_context_limit(_error_text(exc)),
                 )
             return ServerError(
                 f"The server at {where} refused the request (HTTP 400): {detail}", 400
@@ -322,3 +416,45 @@ def _retry_after(response: httpx.Response | None) -> float | None:
 def _seconds(value: float) -> str:
     """``7`` for 7.0, ``0.5`` for 0.5."""
     return f"{value:g}" if value < 10 else str(round(value))
+
+
+def _add_tool_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> None:
+    """Merge one streamed fragment of a tool call into ``calls`` (keyed by its index)."""
+    index = getattr(piece, "index", None) or 0
+    call = calls.setdefault(
+        index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+    )
+    if getattr(piece, "id", None):
+        call["id"] = piece.id
+    function = getattr(piece, "function", None)
+    if function is not None:
+        if getattr(function, "name", None):
+            call["function"]["name"] += function.name
+        if getattr(function, "arguments", None):
+            call["function"]["arguments"] += function.arguments
+
+
+def _positive_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and value > 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def _ollama_window(info: dict[str, Any]) -> int | None:
+    """Ollama's runtime window: ``num_ctx`` when the model sets it, else its trained one."""
+    for line in str(info.get("parameters") or "").splitlines():
+        name, _, value = line.strip().partition(" ")
+        if name == "num_ctx":
+            found = _positive_int(value.strip())
+            if found:
+                return found
+    model_info = info.get("model_info")
+    if isinstance(model_info, dict):
+        for key, value in model_info.items():
+            if str(key).endswith(".context_length"):
+                return _positive_int(value)
+    return None

@@ -66,6 +66,49 @@ def _add_api_tokens(connection: Connection) -> None:
     connection.execute(text("CREATE UNIQUE INDEX ux_api_tokens_hash ON api_tokens (token_hash)"))
 
 
+_SCHEMA_V2_COMPACTION = (
+    "ALTER TABLE messages ADD COLUMN tool_calls TEXT",
+    "ALTER TABLE messages ADD COLUMN tool_call_id VARCHAR",
+    "ALTER TABLE messages ADD COLUMN compaction_id VARCHAR",
+    "ALTER TABLE messages ADD COLUMN compacted_count INTEGER DEFAULT '0' NOT NULL",
+    "CREATE TABLE compacted_messages (id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, "
+    "archived_by VARCHAR NOT NULL, ordinal INTEGER NOT NULL, role VARCHAR NOT NULL, "
+    "content_type VARCHAR DEFAULT 'text' NOT NULL, content TEXT NOT NULL, "
+    "status VARCHAR DEFAULT 'complete' NOT NULL, error TEXT, created_at FLOAT NOT NULL, "
+    "tool_calls TEXT, tool_call_id VARCHAR, compaction_id VARCHAR, "
+    "compacted_count INTEGER DEFAULT '0' NOT NULL, PRIMARY KEY (id), "
+    "FOREIGN KEY(session_id) REFERENCES sessions (id) ON DELETE CASCADE)",
+    "CREATE INDEX ix_compacted_messages_archived_by ON compacted_messages (archived_by, ordinal)",
+    "CREATE INDEX ix_compacted_messages_session ON compacted_messages (session_id)",
+    "CREATE TABLE compacted_message_images (message_id VARCHAR NOT NULL, "
+    "sha256 VARCHAR NOT NULL, "
+    "FOREIGN KEY(message_id) REFERENCES compacted_messages (id) ON DELETE CASCADE)",
+    "CREATE INDEX ix_compacted_message_images_message ON compacted_message_images (message_id)",
+    "CREATE INDEX ix_compacted_message_images_sha256 ON compacted_message_images (sha256)",
+)
+
+
+def _add_tool_calls_and_compaction(connection: Connection) -> None:
+    """v3: tool calls on messages, and the archive of messages a compaction replaced."""
+    for statement in _SCHEMA_V2_COMPACTION:
+        connection.execute(text(statement))
+
+
+_SCHEMA_V4_TASKS = (
+    "CREATE TABLE tasks (id VARCHAR NOT NULL, name VARCHAR NOT NULL, prompt TEXT NOT NULL, "
+    "schedule VARCHAR NOT NULL, provider VARCHAR, model VARCHAR, "
+    "enabled BOOLEAN DEFAULT '1' NOT NULL, created_at FLOAT NOT NULL, next_run_at FLOAT, "
+    "last_run_at FLOAT, last_status VARCHAR, last_note TEXT, "
+    "unread BOOLEAN DEFAULT '0' NOT NULL, PRIMARY KEY (id))",
+)
+
+
+def _add_tasks(connection: Connection) -> None:
+    """Version 4: the scheduled tasks table."""
+    for statement in _SCHEMA_V4_TASKS:
+        connection.execute(text(statement))
+
+
 _TURN_VERSIONS = (
     "CREATE TABLE turn_versions (id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, "
     "after_message_id VARCHAR NOT NULL, first_created_at FLOAT NOT NULL, messages TEXT NOT NULL, "
@@ -79,7 +122,7 @@ _TURN_VERSIONS = (
 
 
 def _add_turn_versions(connection: Connection) -> None:
-    """Version 3: earlier versions of a turn (Regenerate and Edit keep what they replace)."""
+    """Version 5: earlier versions of a turn (Regenerate and Edit keep what they replace)."""
     for statement in _TURN_VERSIONS:
         connection.execute(text(statement))
 
@@ -93,7 +136,7 @@ _DAILY_USE_COLUMNS = (
 
 
 def _add_daily_use_columns(connection: Connection) -> None:
-    """Version 4: per-chat temperature, max tokens and draft; each reply's facts."""
+    """Version 6: per-chat temperature, max tokens and draft; each reply's facts."""
     for statement in _DAILY_USE_COLUMNS:
         connection.execute(text(statement))
 
@@ -102,6 +145,8 @@ def _add_daily_use_columns(connection: Connection) -> None:
 MIGRATIONS: tuple[Migration, ...] = (
     _create_schema_v1,
     _add_api_tokens,
+    _add_tool_calls_and_compaction,
+    _add_tasks,
     _add_turn_versions,
     _add_daily_use_columns,
 )

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chatdesk.domain import Message
+from chatdesk.domain import Message, validate_tool_calls
 from chatdesk.storage import tables
 from chatdesk.storage.content_codec import EncodedContent, decode_content
 
@@ -25,8 +25,12 @@ log = logging.getLogger(__name__)
 _m = tables.messages.c
 
 # A message as read_messages returns it: id, role, content_type, content, status, error,
-# created_at, meta (rows rather than mappings: attribute access is the cheaper one per row).
-StoredMessage: TypeAlias = "Row[str, str, str, str, str, str | None, datetime, str | None]"
+# created_at, tool_calls, tool_call_id, compaction_id, compacted_count, meta (rows rather
+# than mappings: attribute access is the cheaper one per row).
+StoredMessage: TypeAlias = (
+    "Row[str, str, str, str, str, str | None, datetime, str | None, str | None, str | None, int, "
+    "str | None]"
+)
 
 # Inserts a message one past the last stored position of its session: even if memory and
 # disk ever disagreed about how many messages there are, a new message can be stored.
@@ -52,6 +56,10 @@ def message_row(
         "status": message.status,
         "error": message.error,
         "created_at": message.created_at,
+        "tool_calls": tool_calls_cell(message.tool_calls),
+        "tool_call_id": message.tool_call_id,
+        "compaction_id": message.compaction_id,
+        "compacted_count": message.compacted_count,
         "meta": encode_meta(message.meta),
     }
     if position is None:
@@ -74,21 +82,39 @@ async def append_message(
     await conn.execute(_APPEND_MESSAGE, {**row, "of_session": session_id})
 
 
+async def insert_message(
+    conn: AsyncConnection,
+    session_id: str,
+    message: Message,
+    position: int,
+    encoded: EncodedContent,
+) -> None:
+    """Store ``message`` at ``position`` (a free one) of session ``session_id``."""
+    await conn.execute(
+        insert(tables.messages).values(**message_row(message, session_id, position, encoded))
+    )
+
+
 async def update_message(
     conn: AsyncConnection,
     message_id: str,
     encoded: EncodedContent,
     status: str,
     error: str | None,
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
     meta: dict[str, Any] | None = None,
 ) -> None:
-    """Store new content, status, error (and facts, when given) for message ``message_id``."""
+    """Store new content, status, error (and tool calls and facts, when given) for message
+    ``message_id``."""
     values: dict[str, Any] = {
         "content_type": encoded.content_type,
         "content": encoded.cell,
         "status": status,
         "error": error,
     }
+    if tool_calls is not None:
+        values["tool_calls"] = tool_calls_cell(tool_calls)
     if meta is not None:
         values["meta"] = encode_meta(meta)
     await conn.execute(update(tables.messages).where(_m.id == message_id).values(**values))
@@ -155,7 +181,18 @@ async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[Stor
     """The stored messages of session ``session_id``, in history order."""
     query = (
         select(
-            _m.id, _m.role, _m.content_type, _m.content, _m.status, _m.error, _m.created_at, _m.meta
+            _m.id,
+            _m.role,
+            _m.content_type,
+            _m.content,
+            _m.status,
+            _m.error,
+            _m.created_at,
+            _m.tool_calls,
+            _m.tool_call_id,
+            _m.compaction_id,
+            _m.compacted_count,
+            _m.meta,
         )
         .where(_m.session_id == session_id)
         .order_by(_m.position)
@@ -183,7 +220,30 @@ def build_history(
                 created_at=r.created_at,
                 status=r.status,
                 error=r.error,
-                meta=decode_meta(r.meta),
+                tool_calls=tool_calls_of(r.tool_calls),
+                tool_call_id=r.tool_call_id,
+                compaction_id=r.compaction_id,
+                compacted_count=r.compacted_count or 0,
+                # Rows of the compaction archive have no meta column.
+                meta=decode_meta(getattr(r, "meta", None)),
             )
         )
     return history
+
+
+def tool_calls_cell(tool_calls: list[dict[str, Any]] | None) -> str | None:
+    """The stored form of a message's tool calls (JSON), None when it has none."""
+    return None if not tool_calls else json.dumps(tool_calls, ensure_ascii=False)
+
+
+def tool_calls_of(cell: str | None) -> list[dict[str, Any]] | None:
+    """The stored tool calls, or None when there are none or the cell does not parse."""
+    if not cell:
+        return None
+    try:
+        calls = json.loads(cell)
+        validate_tool_calls(calls)
+    except (ValueError, RecursionError):
+        log.warning("ignoring unreadable stored tool calls")
+        return None
+    return calls or None

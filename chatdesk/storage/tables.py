@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -78,6 +79,12 @@ messages = Table(
     Column("status", String, nullable=False, server_default="complete"),
     Column("error", Text),
     Column("created_at", UTCTimestamp, nullable=False),
+    # An assistant's tool calls (JSON list), or the call a role "tool" message answers.
+    Column("tool_calls", Text),
+    Column("tool_call_id", String),
+    # Set on a compaction's summary: which compaction, and how many messages it replaced.
+    Column("compaction_id", String),
+    Column("compacted_count", Integer, nullable=False, server_default="0"),
     # A reply's facts as JSON: the model that wrote it, seconds taken, tokens written.
     Column("meta", Text),
     Index("ux_messages_session_position", "session_id", "position", unique=True),
@@ -111,6 +118,67 @@ api_tokens = Table(
     Column("token_hash", String, nullable=False),
     Column("created_at", UTCTimestamp, nullable=False),
     Index("ux_api_tokens_hash", "token_hash", unique=True),
+)
+
+# Messages a compaction replaced by its summary: kept, never deleted, so the chat can show
+# them and Undo compaction can put them back. The columns mirror ``messages``.
+compacted_messages = Table(
+    "compacted_messages",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("session_id", String, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("archived_by", String, nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("role", String, nullable=False),
+    Column("content_type", String, nullable=False, server_default="text"),
+    Column("content", Text, nullable=False),
+    Column("status", String, nullable=False, server_default="complete"),
+    Column("error", Text),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("tool_calls", Text),
+    Column("tool_call_id", String),
+    Column("compaction_id", String),
+    Column("compacted_count", Integer, nullable=False, server_default="0"),
+    Index("ix_compacted_messages_archived_by", "archived_by", "ordinal"),
+    Index("ix_compacted_messages_session", "session_id"),
+)
+
+# The images of compacted messages (the images table keeps their bytes while referenced).
+compacted_message_images = Table(
+    "compacted_message_images",
+    metadata,
+    Column(
+        "message_id",
+        String,
+        ForeignKey("compacted_messages.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("sha256", String, nullable=False),
+    Index("ix_compacted_message_images_message", "message_id"),
+    Index("ix_compacted_message_images_sha256", "sha256"),
+)
+
+# Scheduled tasks. Each one's runs go into its one session (sessions.kind = 'task' and
+# sessions.task_id = tasks.id); next_run_at is kept so a run due while ChatDesk was
+# closed is made up at the next start.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("schedule", String, nullable=False),
+    Column("provider", String),
+    Column("model", String),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UTCTimestamp, nullable=False),
+    Column("next_run_at", UTCTimestamp),
+    Column("last_run_at", UTCTimestamp),
+    # "complete", "error", "cancelled", "skipped" or "missed", and the words for it.
+    Column("last_status", String),
+    Column("last_note", Text),
+    # A run finished since the user last opened the task's session.
+    Column("unread", Boolean, nullable=False, server_default="0"),
 )
 
 # Earlier versions of a turn: the reply a Regenerate replaced, or the prompt and replies

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatdesk.domain import Message, VersionRef, new_id
 from chatdesk.storage import image_rows, message_rows, tables
-from chatdesk.storage.content_codec import decode_content, image_refs
+from chatdesk.storage.content_codec import image_refs
 
 _MESSAGE_FIELDS = (
     "id",
@@ -29,6 +29,10 @@ _MESSAGE_FIELDS = (
     "status",
     "error",
     "created_at",
+    "tool_calls",
+    "tool_call_id",
+    "compaction_id",
+    "compacted_count",
     "meta",
 )
 
@@ -38,7 +42,6 @@ class RestoredVersion:
     """A version moved back into ``messages``: its messages, ready for the history."""
 
     messages: list[Message]
-    unreadable: list[str]
 
 
 async def load_version_refs(conn: AsyncConnection, session_id: str) -> dict[str, list[VersionRef]]:
@@ -121,6 +124,11 @@ async def restore_version(
     ).scalar_one()
     records = [
         {
+            "tool_calls": None,
+            "tool_call_id": None,
+            "compaction_id": None,
+            "compacted_count": 0,
+            "meta": None,
             **item,
             "session_id": session_id,
             "position": start + offset,
@@ -140,20 +148,7 @@ async def restore_version(
         await conn.execute(insert(tables.message_images), links)
     images = await image_rows.load_images(conn, {link["sha256"] for link in links})
     await conn.execute(delete(tables.turn_versions).where(v.id == version_id))
-    messages, unreadable = [], []
-    for r in records:
-        content, ok = decode_content(r["content_type"], r["content"], images)
-        if not ok:
-            unreadable.append(r["id"])
-        messages.append(
-            Message(
-                role=r["role"],
-                content=content,
-                id=r["id"],
-                created_at=r["created_at"],
-                status=r["status"],
-                error=r["error"],
-                meta=message_rows.decode_meta(r.get("meta")),
-            )
-        )
-    return RestoredVersion(messages, unreadable)
+    # Read back as every message is read, so the version comes back exactly as stored.
+    stored = await message_rows.read_messages(conn, session_id)
+    tail = list(stored[len(stored) - len(records) :]) if records else []
+    return RestoredVersion(message_rows.build_history(session_id, tail, images))

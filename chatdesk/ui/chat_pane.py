@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
+from chatdesk.ui.context_meter import ContextMeter
 from chatdesk.ui.error_banner import ErrorBanner
 from chatdesk.ui.message_model import MessageListModel
 from chatdesk.ui.model_selector import ModelSelector
@@ -67,6 +68,7 @@ class ChatPane(QWidget):
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setMinimumWidth(self.title.minimumSizeHint().width())
         self.model_selector = ModelSelector(self)
+        self.context_meter = ContextMeter(self)
         self.settings_button = QToolButton(self)
         self.settings_button.setObjectName("settingsButton")
         self.settings_button.setAccessibleName("settingsButton")
@@ -85,6 +87,7 @@ class ChatPane(QWidget):
             "This chat's system prompt, temperature, longest reply and presets (Ctrl+;)"
         )
         self.chat_settings_button.setAutoRaise(True)
+        header.addWidget(self.context_meter)
         header.addWidget(self.model_selector)
         header.addWidget(self.chat_settings_button)
         header.addWidget(self.settings_button)

@@ -58,6 +58,7 @@ class MessageDelegate(QStyledItemDelegate):
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
     versionRequested = Signal(str, int)
+    summaryActionRequested = Signal(str, str)
 
     def __init__(self, view: ChatView, model: MessageListModel, renderer: MessageRenderer) -> None:
         """A delegate for ``view`` over ``model``, laying messages out with ``renderer``."""
@@ -88,6 +89,7 @@ class MessageDelegate(QStyledItemDelegate):
         widget.editRequested.connect(self.editRequested)
         widget.regenerateRequested.connect(self.regenerateRequested)
         widget.versionRequested.connect(self.versionRequested)
+        widget.summaryActionRequested.connect(self.summaryActionRequested)
         return widget
 
     def setEditorData(self, editor: QWidget, index: _Index) -> None:
@@ -171,6 +173,11 @@ class ChatView(QListView):
         """Scroll one page up (-1) or down (+1), as PageUp/PageDown do."""
         bar = self.verticalScrollBar()
         bar.setValue(bar.value() + direction * bar.pageStep())
+
+    @property
+    def summaryActionRequested(self) -> SignalInstance:
+        """Emitted with (action, message id) when a summary row's action is clicked."""
+        return self._delegate.summaryActionRequested
 
     def row_width(self) -> int:
         """The width every row is laid out at."""

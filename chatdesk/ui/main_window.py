@@ -17,7 +17,14 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QGuiApplication
-from PySide6.QtWidgets import QApplication, QDialog, QMainWindow, QMessageBox, QSplitter, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QWidget,
+)
 
 from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
@@ -25,6 +32,7 @@ from chatdesk.domain import Content, Session, SessionSummary, content_text, utcn
 from chatdesk.model_settings import KeyStore
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.settings import Preferences
 from chatdesk.storage.errors import StorageError
@@ -34,7 +42,11 @@ from chatdesk.ui.chat_controller import ChatController
 from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
+from chatdesk.ui.context_controller import ContextController
+from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
+from chatdesk.ui.task_controller import ScheduledTasksController
+from chatdesk.ui.task_list import DeleteQuestion, ScheduledSection, ask_how_to_delete
 from chatdesk.ui.theme import (
     FlatButtonFocus,
     apply_point_size,
@@ -81,9 +93,15 @@ class MainWindow(QMainWindow):
         *,
         secrets: KeyStore | None = None,
         confirm: ConfirmCallback = ask_to_confirm,
+        scheduler: TaskScheduler | None = None,
+        ask_delete_task: DeleteQuestion = ask_how_to_delete,
         api: LocalApiService | None = None,
     ) -> None:
-        """Wire the window to the core objects it is handed (it creates none of them)."""
+        """Wire the window to the core objects it is handed (it creates none of them).
+
+        With a ``scheduler``, the sidebar lists its tasks in a Scheduled section (and
+        their chats there, not among the other chats).
+        """
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("ChatDesk")
@@ -113,6 +131,22 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
+        self.context = ContextController(
+            manager,
+            engine,
+            self.tasks,
+            self.pane.context_meter,
+            self.pane.view,
+            self.pane.messages,
+            report=self._notify,
+            confirm=lambda parent, title, text: self.confirm(parent, title, text),
+            parent=self,
+        )
+        self.scheduler = scheduler
+        self.scheduled: ScheduledSection | None = None
+        self.task_controller: ScheduledTasksController | None = None
+        if scheduler is not None:
+            self._add_scheduled_section(scheduler, ask_delete_task)
         self._wire()
         restore_layout(self, self.splitter, self.preferences.window)
 
@@ -151,7 +185,7 @@ class MainWindow(QMainWindow):
     async def load(self) -> None:
         """List the sessions and open the last one used (or a new chat on a first run)."""
         sessions = await self.manager.list_sessions()
-        self.sidebar.model.set_sessions(sessions)
+        self.sidebar.model.set_sessions(s for s in sessions if self._listed_as_chat(s))
         self.refresh_model_choices()
         wanted = self.preferences.window.get("last_session")
         known = {s.id for s in sessions}
@@ -166,6 +200,10 @@ class MainWindow(QMainWindow):
         and stop listening to the manager; the database may be closed afterwards."""
         if self.chat.current is not None and shiboken6.isValid(self):
             self._put_draft_aside(self.chat.current)
+        self.context.stop()
+        if self.scheduled is not None:
+            self.scheduled.detach()
+            self.notifier.hide()
         await self.chat.stop_all()
         await self.tasks.drain(SHUTDOWN_TIMEOUT)
         self.bridge.detach()
@@ -196,6 +234,11 @@ class MainWindow(QMainWindow):
         bridge.messageAdded.connect(self._on_message_added)
         bridge.messageUpdated.connect(pane.messages.on_message_updated)
         bridge.historyReplaced.connect(self._on_history_replaced)
+        # The context meter follows every change of the chat shown (debounced).
+        bridge.messageAdded.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.messageUpdated.connect(lambda session_id, _id: self.context.changed(session_id))
+        bridge.historyReplaced.connect(self.context.changed)
+        bridge.sessionUpdated.connect(self.context.changed)
 
         sidebar.sessionActivated.connect(self.chat.request_open)
         sidebar.newSessionRequested.connect(self.new_session)
@@ -286,7 +329,7 @@ class MainWindow(QMainWindow):
 
     async def _add_row(self, session_id: str) -> None:
         session = await self.manager.get_session(session_id)
-        if session is not None and shiboken6.isValid(self):
+        if session is not None and shiboken6.isValid(self) and self._listed_as_chat(session):
             self.sidebar.model.upsert(session)
 
     def _on_session_updated(self, session_id: str) -> None:
@@ -398,6 +441,9 @@ class MainWindow(QMainWindow):
             self._show_draft(session)
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
+        self.context.refresh()
+        if self.task_controller is not None:
+            self.task_controller.session_shown(session)
         self.show_session_state()
         if self.focusWidget() is not self.sidebar.list:
             # Opened from the list, the focus stays there so F2 and Delete act on it.
@@ -640,3 +686,34 @@ class MainWindow(QMainWindow):
         self.pane.composer.follow_font(app.font())
         for name, action in self.menu_actions.themes.items():
             action.setChecked(name == theme)
+
+    # -- scheduled tasks -----------------------------------------------------------------
+
+    def scheduler_started(self) -> None:
+        """Show the scheduler's tasks (it loads them when it starts, after the window)."""
+        if self.scheduled is not None:
+            self.scheduled.reload()
+        if self.task_controller is not None and self.chat.current is not None:
+            self.task_controller.session_shown(self.chat.current)  # a task chat reopened
+
+    def _add_scheduled_section(self, scheduler: TaskScheduler, ask_delete: DeleteQuestion) -> None:
+        self.scheduled = ScheduledSection(
+            scheduler, self.registry, start=self.tasks.start, ask_delete=ask_delete
+        )
+        self.sidebar.add_section(self.scheduled)
+        icon = self.windowIcon()
+        self.notifier = RunNotifier(self, icon if not icon.isNull() else QApplication.windowIcon())
+        self.task_controller = ScheduledTasksController(
+            self,
+            scheduler,
+            self.scheduled,
+            self.notifier,
+            open_session=self.open_session,
+            current_session=lambda: self.chat.current,
+            refresh_current=self.show_session_state,
+            start=self.tasks.start,
+        )
+
+    def _listed_as_chat(self, session: Session | SessionSummary) -> bool:
+        """Whether the chat list shows ``session`` (task chats are in the Scheduled section)."""
+        return self.scheduled is None or session.kind != "task"

@@ -62,6 +62,11 @@ class MessageListModel(QAbstractListModel):
         """The id of the session shown, or None."""
         return self._session.id if self._session else None
 
+    @property
+    def session(self) -> Session | None:
+        """The session shown (its whole history, not only the rows loaded), or None."""
+        return self._session
+
     def set_session(self, session: Session | None, page_size: int = PAGE_SIZE) -> None:
         """Show ``session``'s latest ``page_size`` messages (None: show nothing)."""
         self.beginResetModel()

@@ -7,6 +7,7 @@ height computed without a widget always fits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
@@ -56,6 +57,15 @@ from chatdesk.ui.rendering import (
 
 # How long a Copy button says "Copied" after a click.
 COPIED_FEEDBACK_MS = 1500
+# What a summary row offers: show/hide the messages it replaced, edit it, undo it.
+SUMMARY_TOGGLE = "toggle"
+SUMMARY_EDIT = "edit"
+SUMMARY_UNDO = "undo"
+SUMMARY_ACTIONS = (
+    (SUMMARY_TOGGLE, "Show messages", "Show the messages this summary replaced"),
+    (SUMMARY_EDIT, "Edit summary", "Change what the model is told about earlier messages"),
+    (SUMMARY_UNDO, "Undo compaction", "Put the original messages back in place of the summary"),
+)
 
 STATUS_LABELS = {
     "cancelled": "Stopped",
@@ -286,6 +296,8 @@ class MessageWidget(QWidget):
     regenerateRequested = Signal(str)
     # (message id, version number): show that version of the turn this message starts.
     versionRequested = Signal(str, int)
+    # A summary row's actions: (SUMMARY_* action, message id).
+    summaryActionRequested = Signal(str, str)
 
     def __init__(self, parent: QWidget, renderer: MessageRenderer) -> None:
         """An empty message widget; :meth:`show_message` fills it."""
@@ -319,6 +331,12 @@ class MessageWidget(QWidget):
         self._version_label.setObjectName("versionLabel")
         self._next = self._action_button("›", "Show the next version", self._go_next)
         self._next.setObjectName("nextVersionButton")
+        self._summary_actions = {
+            action: self._action_button(text, tip, functools.partial(self._request_summary, action))
+            for action, text, tip in SUMMARY_ACTIONS
+        }
+        for action, button in self._summary_actions.items():
+            button.setObjectName(f"summary{action.capitalize()}Button")
         for widget in (
             self._previous,
             self._version_label,
@@ -328,6 +346,7 @@ class MessageWidget(QWidget):
             self._edit,
             self._regenerate,
             self._facts,
+            *self._summary_actions.values(),
         ):
             row.addWidget(widget)
         self._mute_actions()
@@ -364,6 +383,10 @@ class MessageWidget(QWidget):
     def message(self) -> Message | None:
         """The message shown."""
         return self._message
+
+    def summary_button(self, action: str) -> QToolButton:
+        """The button of a summary row's ``action`` (SUMMARY_TOGGLE, _EDIT or _UNDO)."""
+        return self._summary_actions[action]
 
     def part_widgets(self) -> list[QWidget]:
         """The text and image widgets of the message, in content order."""
@@ -417,6 +440,11 @@ class MessageWidget(QWidget):
             is_last_reply and message.status not in ("streaming",) and not is_user
         )
         self._copy.setVisible(message.status != "streaming")
+        expanded = message.id in self._renderer.expanded
+        for action, button in self._summary_actions.items():
+            button.setVisible(message.is_summary)
+            if action == SUMMARY_TOGGLE:
+                button.setText("Hide messages" if expanded else "Show messages")
         self._place_actions(layout, is_user)
 
     def _ensure_part_widgets(self, layout: MessageLayout) -> None:
@@ -482,6 +510,10 @@ class MessageWidget(QWidget):
     def _request_edit(self) -> None:
         if self._message is not None:
             self.editRequested.emit(self._message.id)
+
+    def _request_summary(self, action: str) -> None:
+        if self._message is not None:
+            self.summaryActionRequested.emit(action, self._message.id)
 
     def _request_regenerate(self) -> None:
         if self._message is not None:

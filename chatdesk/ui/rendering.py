@@ -33,6 +33,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 
 from chatdesk.domain import Content, Message, parse_image_data_url
 from chatdesk.ui.code_blocks import fill_code_document, split_code_blocks
+from chatdesk.ui.context_rows import display_blocks
 
 # Geometry shared by the layout computation and the widget that shows it; both must
 # agree to the pixel, or rows clip or leave gaps.
@@ -349,6 +350,9 @@ class MessageRenderer:
         # One entry per message (its latest version and width): the view asks for row
         # sizes on every re-layout, so this lookup must be a single dict hit.
         self._layouts: dict[str, tuple[int, int, MessageLayout]] = {}
+        # Summaries shown expanded: their id -> the original messages (a change must bump
+        # the message's version, as any content change does).
+        self.expanded: dict[str, list[Message]] = {}
 
     def set_font(self, font: QFont) -> None:
         """Adopt a new font (the text size changed); call set_palette or clear() after."""
@@ -466,7 +470,10 @@ class MessageRenderer:
         bubble_max = int(column * USER_BUBBLE_FRACTION) if is_user else column
         content_max = max(MIN_BUBBLE_CONTENT_WIDTH, bubble_max - 2 * BUBBLE_PAD_H)
         parts: list[Part] = []
-        for index, block in enumerate(message_blocks(message.content)):
+        # Summaries and tool calls read in words (context_rows); expanded summaries show
+        # their originals, which the renderer is handed in ``expanded``.
+        blocks = display_blocks(message, self.expanded.get(message.id))
+        for index, block in enumerate(blocks):
             if block.get("type") == "image_url":
                 url = block["image_url"]["url"]
                 if url.startswith("data:"):

@@ -217,6 +217,12 @@ class SessionSidebar(QWidget):
             return True
         return super().eventFilter(watched, event)
 
+    def add_section(self, section: QWidget) -> None:
+        """Put another section (the scheduled tasks) below the chat list."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.addWidget(section)
+
     def current_session_id(self) -> str | None:
         """The session selected in the list, if any."""
         index = self.list.currentIndex()

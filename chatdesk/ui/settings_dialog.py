@@ -39,6 +39,7 @@ from chatdesk.providers.registry import ModelChoice, ProviderRegistry
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.ui.async_tasks import TaskSet
 from chatdesk.ui.local_api_settings import LocalApiGroup
+from chatdesk.ui.model_context_settings import ModelContextBox
 from chatdesk.ui.server_settings import ServerSettingsBox, make_button
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.servers)
         layout.addWidget(self._local_models_group())
         layout.addWidget(self._default_group())
+        self.model_context = ModelContextBox(self._settings)
+        layout.addWidget(self.model_context)
         if session is not None:
             layout.addWidget(self._prompt_group(session))
         if api is None:
@@ -203,6 +206,7 @@ class SettingsDialog(QDialog):
         self._announce_change()
         if shiboken6.isValid(self):
             self._refresh_default()
+            self.model_context.refresh()
 
     def _announce_change(self) -> None:
         """Tell the window (and, while it exists, ``changed``) the preferences changed."""

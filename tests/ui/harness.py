@@ -11,7 +11,9 @@ from typing import Any, TypeVar
 from pytestqt.qtbot import QtBot
 
 from chatdesk.chat import ChatEngine
+from chatdesk.context import ContextWindows, model_key
 from chatdesk.providers.registry import ProviderRegistry
+from chatdesk.scheduler import TaskScheduler
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import Preferences, sqlite_url
 from chatdesk.ui.main_window import MainWindow
@@ -39,6 +41,8 @@ class Harness:
     confirm_answer: bool = True
     registry_options: dict[str, Any] = field(default_factory=dict)
     confirmations: list[str] = field(default_factory=list)
+    # How the window's "delete scheduled task" question is answered ("delete", "keep", None).
+    delete_task_answer: str | None = "delete"
     _open: list[tuple[MainWindow, ProviderRegistry, SessionManager]] = field(default_factory=list)
 
     def confirm(self, _parent: Any, _title: str, text: str) -> bool:
@@ -46,14 +50,28 @@ class Harness:
         self.confirmations.append(text)
         return self.confirm_answer
 
-    def window(self, **engine_options: Any) -> MainWindow:
-        """A shown, loaded main window over this test's database and server."""
+    def ask_delete_task(self, _parent: Any, task: Any) -> str | None:
+        """The window's delete-task question: remembers the task, answers as set."""
+        self.confirmations.append(f"delete task {task.name}")
+        return self.delete_task_answer
+
+    def window(self, *, scheduler: bool = False, **engine_options: Any) -> MainWindow:
+        """A shown, loaded main window over this test's database and server.
+
+        With ``scheduler``, a started TaskScheduler and the window's Scheduled section.
+        """
         manager = run(self.qtbot, SessionManager.open(sqlite_url(self.data_dir / "chat.db")))
         preferences = Preferences.load(self.data_dir / "settings.json")
         preferences.default_provider = self.base_url
         preferences.default_model = self.model
         registry = ProviderRegistry(
             preferences, runtime_keys={self.base_url: "test-key"}, **self.registry_options
+        )
+        # As the app wires it: windows and the tools switch come from the preferences.
+        engine_options.setdefault("context_windows", ContextWindows(preferences.context_window))
+        engine_options.setdefault(
+            "tools_enabled",
+            lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
         )
         engine_options.setdefault("auto_title", False)
         engine_options.setdefault("flush_interval", 0.05)
@@ -63,6 +81,7 @@ class Harness:
             resolve_provider=registry.resolve,
             **engine_options,
         )
+        tasks = TaskScheduler(manager, engine) if scheduler else None
         window = MainWindow(
             manager,
             engine,
@@ -70,9 +89,14 @@ class Harness:
             preferences,
             lambda: preferences.save(self.data_dir / "settings.json"),
             confirm=self.confirm,
+            scheduler=tasks,
+            ask_delete_task=self.ask_delete_task,
         )
         window.show()
         run(self.qtbot, window.load())
+        if tasks is not None:
+            run(self.qtbot, tasks.start())
+            window.scheduler_started()
         self._open.append((window, registry, manager))
         return window
 
@@ -83,6 +107,8 @@ class Harness:
                 self._open.remove(entry)
                 _, registry, manager = entry
                 window.close()
+                if window.scheduler is not None:
+                    run(self.qtbot, window.scheduler.stop())
                 run(self.qtbot, window.shutdown())
                 run(self.qtbot, window.engine.close())
                 run(self.qtbot, registry.close())
