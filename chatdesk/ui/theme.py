@@ -83,6 +83,12 @@ def apply_theme(app: QApplication, theme: str) -> None:
     if app.style().name().lower() != "fusion":
         app.setStyle("Fusion")
     app.setPalette(dark_palette() if resolved_theme(theme) == "dark" else light_palette())
+    # A widget with a style sheet of its own keeps the palette it was polished with until
+    # its sheet is set again (its text stayed dark on the dark theme).
+    for widget in app.allWidgets():
+        sheet = widget.styleSheet()
+        if sheet:
+            widget.setStyleSheet(sheet)
 
 
 def apply_point_size(app: QApplication, points: float) -> None:

@@ -176,6 +176,12 @@ def test_dark_theme_and_text_size_apply_and_are_remembered(
         assert qapp.palette().color(QPalette.ColorRole.Base).lightnessF() < 0.3
         renderer = window.chat_view.renderer
         wait_for(qtbot, lambda: renderer.palette.color(QPalette.ColorRole.Base).lightnessF() < 0.3)
+        # A widget with a style sheet of its own (the context meter) follows too.
+        meter = window.pane.context_meter
+        wait_for(
+            qtbot,
+            lambda: meter.palette().color(QPalette.ColorRole.ButtonText).lightnessF() > 0.7,
+        )
         # Widgets that set one colour of their own follow the switch too.
         sidebar_list = window.sidebar.list
         wait_for(
