@@ -264,6 +264,8 @@ class MainWindow(QMainWindow):
         pane.composer.edit.editLastRequested.connect(self.edit_last_message)
         pane.composer.edit.pageRequested.connect(pane.view.scroll_page)
         self._apply_look()
+        # "System" follows the desktop when it switches between light and dark.
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._follow_system_scheme)
         self._clock = QTimer(self)
         self._clock.setInterval(_CLOCK_INTERVAL_MS)
         self._clock.timeout.connect(sidebar.list.viewport().update)
@@ -673,6 +675,10 @@ class MainWindow(QMainWindow):
         points = None if steps == 0 else stepped(points or self._normal_point_size, steps)
         remember_look(self.preferences.window, theme, points)
         self._apply_look()
+
+    def _follow_system_scheme(self, _scheme: object) -> None:
+        if shiboken6.isValid(self) and look_of(self.preferences.window)[0] == "system":
+            self._apply_look()
 
     def _apply_look(self) -> None:
         app = QApplication.instance()

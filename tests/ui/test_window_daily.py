@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from chatdesk.domain import content_text
 from chatdesk.ui.main_window import MainWindow
-from chatdesk.ui.message_widget import MessageWidget
+from chatdesk.ui.message_widget import MessageText, MessageWidget
 from tests.ui.harness import Harness, run, wait_for
 
 
@@ -220,3 +220,33 @@ def test_an_image_for_a_text_only_model_is_warned_about_before_sending(
     assert task is not None
     wait_for(qtbot, task.done)
     assert harness.confirmations == []
+
+
+def test_a_failed_retry_leaves_the_earlier_partial_reply_in_the_window(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    openai_server.reply = "A partial answer that will be cut"
+    openai_server.hang_up_after = 3
+    send(qtbot, window, "Question")
+    session = window.chat.current
+    assert session is not None
+    partial = session.history[-1]
+    assert partial.status == "error"
+    wait_for(qtbot, window.pane.banner.isVisible)
+    openai_server.hang_up_after = None
+    openai_server.status = 500
+    task = window.retry_current()  # the banner's Retry
+    assert task is not None
+    wait_for(qtbot, task.done)
+    assert [m.id for m in session.history][-1] == partial.id
+
+    def shown() -> str:
+        return " ".join(
+            p.toPlainText()
+            for w in window.chat_view.message_widgets()
+            for p in w.part_widgets()
+            if isinstance(p, MessageText)
+        )
+
+    wait_for(qtbot, lambda: content_text(partial.content).strip() in shown())
