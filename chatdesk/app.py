@@ -40,11 +40,19 @@ from chatdesk.runtime import run_preferences
 from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
-from chatdesk.settings import Preferences, StartupOptions, parse_startup_options
-from chatdesk.storage.database import DamagedDatabaseError, StorageError
+from chatdesk.settings import (
+    DATABASE_FILE,
+    Preferences,
+    StartupOptions,
+    parse_startup_options,
+    sqlite_url,
+)
+from chatdesk.storage.errors import StorageError
+from chatdesk.storage.first_screen import read_chat_list
 from chatdesk.storage.recovery import database_backups, restore_backup, set_aside
 
-if TYPE_CHECKING:  # the window module is imported when the window is made (start-up time)
+if TYPE_CHECKING:  # imported when needed: these modules import SQLAlchemy or the window
+    from chatdesk.storage.database import DamagedDatabaseError
     from chatdesk.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -117,9 +125,8 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
     """
     from chatdesk.ui.main_window import MainWindow
 
-    manager = await open_manager(options)
-    if manager is None:
-        return 1
+    # The database opens (and SQLAlchemy is imported) once the window has painted.
+    manager = SessionManager.deferred(options.database_url)
     preferences, runtime_keys, save = run_preferences(options)
     secrets = SecretStore(options.preferences_path)
     if preferences.url_secrets:
@@ -173,12 +180,22 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
     preload: asyncio.Task[None] | None = None
     damaged: DamagedDatabaseError | None = None
     try:
+        window.preview(read_chat_list(_database_file(options)))
+        window.show()
+        await first_paint(app)
         try:
+            await manager.finish_opening()
             await window.load()
-        except DamagedDatabaseError as exc:  # e.g. damaged pages the first reads meet
-            damaged = exc
+        except StorageError as exc:
+            # SQLAlchemy is loaded by now (the manager opened or tried to).
+            from chatdesk.storage.database import DamagedDatabaseError
+
+            if not isinstance(exc, DamagedDatabaseError):
+                window.hide()
+                _show_fatal(options, "ChatDesk cannot open its database", str(exc))
+                return 1
+            damaged = exc  # offered for recovery once everything here is closed
         else:
-            window.show()
             announce_settings_problems(window, preferences)
             if lock is not None:
                 await lock.serve_activation(lambda: bring_forward(window))
@@ -213,10 +230,14 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
 
 
 async def open_manager(options: StartupOptions) -> SessionManager | None:
-    """The SessionManager over the database; a damaged one is offered for recovery first.
+    """The SessionManager over the database, opened now; a damaged one is offered for
+    recovery first. None when it cannot be opened (the user was told why).
 
-    None when it cannot be opened (the user was told why).
+    run() opens its manager lazily instead (after the first paint) and recovers through
+    the same recover_database().
     """
+    from chatdesk.storage.database import DamagedDatabaseError
+
     while True:
         try:
             return await SessionManager.open(options.database_url)
@@ -248,6 +269,37 @@ async def recover_database(options: StartupOptions, error: DamagedDatabaseError)
         return False
     print(f"The damaged database was kept as {aside}", file=sys.stderr, flush=True)
     return True
+
+
+async def first_paint(app: QApplication, timeout: float = 2.0) -> None:
+    """Return once a widget of the application has painted (or after ``timeout``)."""
+    painted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    class _Watch(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Paint and not painted.done():
+                # After this paint pass, so the frame is complete.
+                QTimer.singleShot(0, self._done)
+            return False
+
+        def _done(self) -> None:
+            if not painted.done():
+                painted.set_result(None)
+
+    watch = _Watch()
+    app.installEventFilter(watch)
+    try:
+        await asyncio.wait_for(painted, timeout)
+    except TimeoutError:
+        pass  # nothing painted (no screen?): carry on all the same
+    finally:
+        app.removeEventFilter(watch)
+
+
+def _database_file(options: StartupOptions) -> Path | None:
+    """The database file, when it is the SQLite file of the data folder."""
+    path = options.data_dir / DATABASE_FILE
+    return path if options.database_url == sqlite_url(path) else None
 
 
 async def start_scheduler(scheduler: TaskScheduler) -> bool:

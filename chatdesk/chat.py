@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,7 @@ from chatdesk.providers.base import (
 )
 from chatdesk.sessions import SessionBusyError as SessionBusyError  # re-exported
 from chatdesk.sessions import SessionManager, SessionNotFoundError
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 from chatdesk.tools import SessionTools
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,43 @@ class _End:
 
     usage: Usage | None = None
     tool_calls: list[dict[str, Any]] | None = None
+
+
+@dataclass(slots=True)
+class _ReplyFacts:
+    """What is shown under a reply: the model, the time it took and its speed."""
+
+    model: str | None
+    started: float
+    deltas: int = 0
+    ended: float | None = None
+    tokens: int | None = None
+
+    def end(self, usage: Usage | None) -> None:
+        self.ended = time.monotonic()
+        self.tokens = usage.completion_tokens if usage is not None else None
+
+    def meta(self) -> dict[str, Any]:
+        """The facts as stored with the reply (tokens counted by the server when it says)."""
+        seconds = (self.ended or time.monotonic()) - self.started
+        found: dict[str, Any] = {"model": self.model, "seconds": round(seconds, 2)}
+        tokens = self.tokens if self.tokens is not None else self.deltas
+        found["tokens"] = tokens
+        if self.tokens is None:
+            found["tokens_estimated"] = True  # one streamed piece is about one token
+        if seconds > 0 and tokens:
+            found["tokens_per_second"] = round(tokens / seconds, 1)
+        return found
+
+
+def _chat_options(session: Session) -> dict[str, Any]:
+    """The generation options a chat sets for itself (its temperature, longest reply)."""
+    found: dict[str, Any] = {}
+    if session.temperature is not None:
+        found["temperature"] = session.temperature
+    if session.max_tokens is not None:
+        found["max_tokens"] = session.max_tokens
+    return found
 
 
 @dataclass(slots=True)
@@ -268,9 +306,16 @@ class ChatEngine:
                 raise ValueError("there is no user message to answer")
             if turn.cancelled:
                 return  # stopped before anything changed: the old reply stays
-            await self._manager.truncate_messages(session_id, keep)
-            async for delta in self._stream_reply(session_id, turn):
-                yield delta
+            # The replaced reply becomes an earlier version of this turn, never deleted.
+            kept = await self._manager.keep_as_version(session_id, keep)
+            try:
+                async for delta in self._stream_reply(session_id, turn):
+                    yield delta
+            finally:
+                if kept is not None and len(session.history) == keep:
+                    # The new attempt wrote nothing (failed or stopped before its first
+                    # token): the earlier reply is shown again instead of a blank.
+                    await self._restore_quietly(session_id, keep, kept.id)
 
     async def edit_and_resend(
         self, session_id: str, message_id: str, content: Content
@@ -282,12 +327,59 @@ class ChatEngine:
             index = next((i for i, m in enumerate(session.history) if m.id == message_id), None)
             if index is None or session.history[index].role != "user":
                 raise ValueError("only a user message of this session can be edited")
-            await self._manager.truncate_messages(session_id, index)
+            # The edited prompt and what followed it stay as an earlier version of the turn.
+            await self._manager.keep_as_version(session_id, index)
             await self._manager.add_message(session_id, "user", content)
             async for delta in self._stream_reply(session_id, turn):
                 yield delta
 
+    async def name_if_untitled(self, session_id: str) -> None:
+        """Name a chat still called DEFAULT_TITLE after its first question (no model asked).
+
+        For a chat whose first reply never finished, e.g. interrupted by a killed app: the
+        window calls this when it opens one. A chat with a reply running is left alone.
+        """
+        session = await self._manager.get_session(session_id)
+        making = f"chatdesk-title-{session_id}"
+        if session is None or self.is_streaming(session_id):
+            return
+        if any(task.get_name() == making for task in self._titles):
+            return  # the model is naming it right now
+        if any(m.role == "user" for m in session.history):
+            await self._title_from_question(session)
+
+    async def select_version(self, session_id: str, position: int, number: int) -> None:
+        """Show version ``number`` of the turn at ``position``; the model sees it next.
+
+        Raises SessionBusyError while a reply streams in that chat.
+        """
+        with self._turn(session_id):
+            await self._manager.select_version(session_id, position, number)
+
     # -- internals ----------------------------------------------------------------------
+
+    async def _restore_quietly(self, session_id: str, position: int, version_id: str) -> None:
+        try:
+            await self._manager.restore_version(session_id, position, version_id)
+        except (SessionNotFoundError, StorageError, ValueError) as exc:
+            # Still stored as a version: the arrows reach it.
+            log.warning("could not show the earlier reply again: %s", exc)
+
+    async def _title_from_question(self, session: Session) -> None:
+        """Name a chat whose first reply was stopped or failed after its question's words.
+
+        Written within the turn (no model asked), so a reply cut short does not leave the
+        chat called DEFAULT_TITLE.
+        """
+        if not self._auto_title or session.title != DEFAULT_TITLE:
+            return
+        first_user = next((m for m in session.history if m.role == "user"), None)
+        title = _title_from_text(content_text(first_user.content)) if first_user else None
+        if title:
+            try:
+                await self._manager.update_session(session.id, title=title)
+            except (SessionNotFoundError, StorageError) as exc:
+                log.info("could not title session %s: %s", session.id, exc)
 
     @contextlib.contextmanager
     def _turn(self, session_id: str) -> Iterator[_Turn]:
@@ -331,7 +423,7 @@ class ChatEngine:
             )
             if turn.stopped():
                 return  # Stop pressed while the context was being compacted
-            options = dict(self._options)
+            options = {**self._options, **_chat_options(session)}
             if offered:
                 options["tools"] = self._tools.definitions()
             if provider.name == "local":
@@ -403,7 +495,8 @@ class ChatEngine:
     ) -> AsyncIterator[str]:
         """One request: stream its text into a stored reply; how it ended goes to ``outcome``."""
         queue: asyncio.Queue[object] = asyncio.Queue()
-        pump = asyncio.create_task(_pump(provider, context, model, options, queue))
+        facts = _ReplyFacts(model or provider.model, time.monotonic())
+        pump = asyncio.create_task(_pump(provider, context, model, options, queue, facts))
         # However the pump ends (even cancelled before its first step), the loop wakes up.
         pump.add_done_callback(queue.put_nowait)
         turn.pump = pump
@@ -453,6 +546,7 @@ class ChatEngine:
                     break
                 assert isinstance(item, str)
                 text += item
+                facts.deltas += 1
                 try:
                     if reply is None:
                         adding = asyncio.ensure_future(
@@ -492,8 +586,12 @@ class ChatEngine:
                 outcome.tool_calls = end.tool_calls if outcome.tools_offered else None
             if reply is not None:
                 await self._finish_reply(
-                    session_id, reply, text, status, error, outcome, saved_chars
+                    session_id, reply, text, status, error, outcome, saved_chars, meta=facts.meta()
                 )
+            if status in ("cancelled", "error"):
+                stopped_session = await self._manager.get_session(session_id)
+                if stopped_session is not None:
+                    await self._title_from_question(stopped_session)
 
     async def _sizing(
         self, provider: Provider, model: str | None, *, load: bool = True
@@ -645,6 +743,8 @@ class ChatEngine:
         error: BaseException | None,
         outcome: _Round | None = None,
         saved_chars: int = 0,
+        *,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         """Store the reply's final text and status; in memory at least, if the disk fails.
 
@@ -655,6 +755,7 @@ class ChatEngine:
             "content": text,
             "status": status,
             "error": str(error) if error is not None else None,
+            "meta": meta,
         }
         if outcome is not None and outcome.tool_calls and status == "complete":
             outcome.tool_calls = _with_ids(outcome.tool_calls)
@@ -724,6 +825,7 @@ async def _pump(
     model: str | None,
     options: dict[str, Any],
     queue: asyncio.Queue[object],
+    facts: _ReplyFacts | None = None,
 ) -> None:
     """Move the provider's deltas into ``queue``, ending with _END or an error.
 
@@ -734,6 +836,8 @@ async def _pump(
         stream = provider.stream(context, model=model, **options)
         async for delta in stream:
             queue.put_nowait(delta)
+        if facts is not None:
+            facts.end(stream.usage)
         if stream.finish_reason == CANCELLED_FINISH:
             return  # stopped by the provider (it was closed): a cancelled reply
         queue.put_nowait(_End(stream.usage, stream.tool_calls))
@@ -758,8 +862,18 @@ async def _settle(*tasks: asyncio.Task[None] | None) -> None:
 
 
 def _clean_title(text: str) -> str | None:
-    """The title in a model's answer, skipping a preamble such as "Here's a title:"."""
+    """The title in a model's answer, skipping a preamble such as "Here's a title:".
+
+    Code is never a title: a small model that answers with a code block (its fence's
+    language would become the title, "python") gets the first words instead.
+    """
+    in_code = False
     for raw in text.splitlines():
+        if raw.strip().startswith(("```", "~~~")):
+            in_code = not in_code
+            continue
+        if in_code:
+            continue
         line = re.sub(r"^(title\s*:\s*)", "", raw.strip(), flags=re.IGNORECASE)
         line = line.strip(" \"'`*#.").strip()
         if not line or _TITLE_PREAMBLE.search(line):

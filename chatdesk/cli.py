@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatdesk.instance import DataFolderInUseError, hold_data_folder
 from chatdesk.settings import LOCAL_PROVIDER, StartupOptions, parse_startup_options
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 
 if TYPE_CHECKING:
     from chatdesk.runtime import Core

@@ -284,6 +284,8 @@ class Message:
     # A summary made by compaction: the compaction's id and how many messages it replaced.
     compaction_id: str | None = None
     compacted_count: int = 0
+    # A reply's facts: "model", "seconds" (request to last token), "tokens" (written).
+    meta: dict[str, Any] | None = None
 
     @classmethod
     def create(cls, role: str, content: Content, **fields: Any) -> Message:
@@ -331,6 +333,13 @@ class Session:
     # A branch: the chat and the message it was made from.
     parent_session_id: str | None = None
     parent_message_id: str | None = None
+    # Generation settings of this chat (None: the app's defaults) and its unsent draft.
+    temperature: float | None = None
+    max_tokens: int | None = None
+    draft: str | None = None
+    # Stored earlier versions of turns, by the id of the message each turn follows ("" for
+    # the start of the chat); the history holds the version being shown.
+    versions: dict[str, list[VersionRef]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in SESSION_KINDS:
@@ -353,6 +362,32 @@ class Session:
         if self.system_prompt:
             context.insert(0, {"role": "system", "content": self.system_prompt})
         return context
+
+    def stored_versions(self, position: int) -> list[VersionRef]:
+        """The stored (not shown) versions of the turn starting at history ``position``."""
+        after = self.history[position - 1].id if 0 < position <= len(self.history) else ""
+        return self.versions.get(after, []) if position <= len(self.history) else []
+
+    def version_of(self, position: int) -> tuple[int, int]:
+        """(which, of how many) versions of the turn starting at ``position`` is shown, 1-based.
+
+        Versions count in the order they were made; (1, 1) means the turn has only one.
+        """
+        stored = self.stored_versions(position)
+        if not stored:
+            return 1, 1
+        if position >= len(self.history):
+            return len(stored) + 1, len(stored) + 1  # the shown version is still empty
+        shown = self.history[position].created_at
+        return sum(1 for ref in stored if ref.first_created_at <= shown) + 1, len(stored) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """A stored earlier version of a turn: its id and when its first message was made."""
+
+    id: str
+    first_created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

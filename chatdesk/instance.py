@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 
 # Any: None where there is no fcntl (Windows: no second-instance protection there yet).
 fcntl: Any

@@ -31,29 +31,32 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apscheduler.events import (
-    EVENT_JOB_MAX_INSTANCES,
-    EVENT_JOB_MISSED,
-    JobExecutionEvent,
-    JobSubmissionEvent,
-)
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-from cron_descriptor import Options as CronOptions
-from cron_descriptor import get_description
 from tzlocal import get_localzone
 
 from chatdesk.chat import ChatEngine, SessionBusyError
 from chatdesk.domain import Message, Session, Task, new_id, utcnow
+from chatdesk.lazy_import import lazy_module
 from chatdesk.providers.base import ProviderError
 from chatdesk.sessions import SessionManager
-from chatdesk.storage.database import StorageError
-from chatdesk.storage.task_rows import TaskStore
+from chatdesk.storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from apscheduler.events import JobExecutionEvent, JobSubmissionEvent
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.base import BaseTrigger
+    from apscheduler.triggers.cron import CronTrigger
+
+    from chatdesk.storage.task_rows import TaskStore
+
+# APScheduler and cron-descriptor load on first use, after the window's first paint.
+_events = lazy_module("apscheduler.events")
+_asyncio_scheduler = lazy_module("apscheduler.schedulers.asyncio")
+_cron = lazy_module("apscheduler.triggers.cron")
+_date = lazy_module("apscheduler.triggers.date")
+_interval = lazy_module("apscheduler.triggers.interval")
+_cron_words = lazy_module("cron_descriptor")
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +185,7 @@ def _crontab_weekdays(field: str) -> str:
 
 def _cron_trigger(fields: list[str], timezone: tzinfo) -> CronTrigger:
     minute, hour, day, month, weekday = fields
-    return CronTrigger(
+    return _cron.CronTrigger(
         minute=minute,
         hour=hour,
         day=day,
@@ -212,7 +215,7 @@ def parse_schedule(text: str, *, timezone: tzinfo | None = None) -> BaseTrigger:
         raise ValueError("Enter a schedule. " + SCHEDULE_HELP)
     every = _parse_every(cleaned)
     if every is not None:
-        return IntervalTrigger(**{every.unit: every.amount}, timezone=zone)
+        return _interval.IntervalTrigger(**{every.unit: every.amount}, timezone=zone)
     fields = cleaned.split(" ")
     if len(fields) == 5:
         try:
@@ -221,7 +224,7 @@ def parse_schedule(text: str, *, timezone: tzinfo | None = None) -> BaseTrigger:
             raise ValueError(f"'{cleaned}' is not a valid cron expression: {exc}.") from exc
     moment = _parse_moment(cleaned, zone)
     if moment is not None:
-        return DateTrigger(run_date=moment, timezone=zone)
+        return _date.DateTrigger(run_date=moment, timezone=zone)
     raise ValueError(f"'{cleaned}' is not a schedule ChatDesk understands. {SCHEDULE_HELP}")
 
 
@@ -237,7 +240,7 @@ def describe_schedule(text: str, *, timezone: tzinfo | None = None) -> str:
     if every is not None:
         unit = every.unit[:-1] if every.amount == 1 else every.unit
         return f"Every {unit}" if every.amount == 1 else f"Every {every.amount} {unit}"
-    if isinstance(trigger, DateTrigger):
+    if isinstance(trigger, _date.DateTrigger):
         moment = trigger.run_date.astimezone(zone)
         return f"Once on {moment:%a} {moment.day} {moment:%b %Y} at {moment:%H:%M}"
     return _describe_cron(cleaned)
@@ -246,8 +249,8 @@ def describe_schedule(text: str, *, timezone: tzinfo | None = None) -> str:
 def _describe_cron(expression: str) -> str:
     try:
         # English like the rest of the window, whatever the system locale says.
-        options = CronOptions(locale_code="en_US", use_24hour_time_format=True)
-        words: str = get_description(expression, options)
+        options = _cron_words.Options(locale_code="en_US", use_24hour_time_format=True)
+        words: str = _cron_words.get_description(expression, options)
     except Exception:  # the trigger is valid; only the wording failed
         return f"Cron schedule {expression}"
     at = r"At (\d\d:\d\d)"
@@ -296,7 +299,8 @@ class TaskScheduler:
         self._grace = grace
         self._housekeeping_interval = housekeeping_interval
         self._timezone = timezone or get_localzone()
-        self._store = TaskStore(manager.engine, manager.database_path)
+        # Made on first use: the database opens after the window's first paint.
+        self._task_store: TaskStore | None = None
         self._tasks: dict[str, Task] = {}
         # Many tasks due at once take turns: a server's rate limit (or the one local
         # model) would refuse or queue them anyway, and fewer at once keep the loop fluid.
@@ -315,14 +319,22 @@ class TaskScheduler:
 
     # -- life cycle -------------------------------------------------------------------
 
+    def _store_of(self) -> TaskStore:
+        """The tasks table's store (made once the database is open)."""
+        if self._task_store is None:
+            from chatdesk.storage.task_rows import TaskStore
+
+            self._task_store = TaskStore(self._manager.engine, self._manager.database_path)
+        return self._task_store
+
     async def start(self) -> None:
         """Load the tasks, run housekeeping once, and start scheduling (missed runs too)."""
         if self._scheduler is not None:
             raise RuntimeError("the scheduler is already started")
         self._stopping = False
-        tasks = await self._store.all()
+        tasks = await self._store_of().all()
         self._tasks = {task.id: task for task in tasks}
-        scheduler = AsyncIOScheduler(
+        scheduler = _asyncio_scheduler.AsyncIOScheduler(
             event_loop=asyncio.get_running_loop(),
             timezone=self._timezone,
             job_defaults={
@@ -331,15 +343,15 @@ class TaskScheduler:
                 "misfire_grace_time": int(self._grace.total_seconds()),
             },
         )
-        scheduler.add_listener(self._on_job_missed, EVENT_JOB_MISSED)
-        scheduler.add_listener(self._on_job_overlapped, EVENT_JOB_MAX_INSTANCES)
+        scheduler.add_listener(self._on_job_missed, _events.EVENT_JOB_MISSED)
+        scheduler.add_listener(self._on_job_overlapped, _events.EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         self._scheduler = scheduler
         try:
             await self.run_housekeeping()
             scheduler.add_job(
                 self.run_housekeeping,
-                IntervalTrigger(
+                _interval.IntervalTrigger(
                     seconds=self._housekeeping_interval.total_seconds(), timezone=self._timezone
                 ),
                 id=_HOUSEKEEPING_JOB,
@@ -451,7 +463,7 @@ class TaskScheduler:
             model=model,
             next_run_at=next_run.astimezone(UTC),
         )
-        await self._store.insert(task)
+        await self._store_of().insert(task)
         self._tasks[task.id] = task
         self._schedule(task, next_run, trigger)
         self._emit(TASK_ADDED, task.id)
@@ -510,7 +522,7 @@ class TaskScheduler:
                     found = await self._manager.find_task_session(task_id)
                     if found is not None:
                         await self._manager.delete_session(found)
-                await self._store.delete(task_id)
+                await self._store_of().delete(task_id)
                 self._tasks.pop(task_id, None)
         except BaseException:
             task = self._tasks.get(task_id)
@@ -692,7 +704,7 @@ class TaskScheduler:
     def _first_run_or_refuse(self, trigger: BaseTrigger, schedule: str) -> datetime:
         next_run = _first_run(trigger, datetime.now(self._timezone))
         if next_run is None or (
-            isinstance(trigger, DateTrigger) and next_run <= datetime.now(self._timezone)
+            isinstance(trigger, _date.DateTrigger) and next_run <= datetime.now(self._timezone)
         ):
             raise ValueError(f"'{schedule}' has already passed: choose a time in the future.")
         return next_run
@@ -730,7 +742,7 @@ class TaskScheduler:
             key: value.astimezone(UTC) if isinstance(value, datetime) else value
             for key, value in values.items()
         }
-        await self._store.update(task_id, **values)
+        await self._store_of().update(task_id, **values)
         task = self._tasks.get(task_id)
         if task is not None:  # deleted while the write ran
             self._tasks[task_id] = replace(task, **values)

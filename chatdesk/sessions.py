@@ -21,6 +21,7 @@ the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import functools
 import logging
@@ -36,10 +37,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chatdesk.domain import (
     DEFAULT_TITLE,
@@ -49,6 +47,7 @@ from chatdesk.domain import (
     Message,
     Session,
     SessionSummary,
+    VersionRef,
     new_id,
     utcnow,
     validate_content,
@@ -56,18 +55,36 @@ from chatdesk.domain import (
     validate_tool_calls,
 )
 from chatdesk.instance import refuse_if_in_use
-from chatdesk.storage import compaction as compaction_store
-from chatdesk.storage import image_rows, keeping, message_rows, session_rows
-from chatdesk.storage import search as search_storage
+from chatdesk.lazy_import import lazy_module
 from chatdesk.storage.content_codec import EncodedContent, encode_content, image_refs
-from chatdesk.storage.database import (
-    DEFAULT_BUSY_TIMEOUT_MS,
-    StorageError,
-    database_path,
-    open_database,
-    storage_error,
-)
-from chatdesk.storage.search import SearchHit
+from chatdesk.storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from chatdesk.storage import compaction as compaction_store
+    from chatdesk.storage import (
+        database,
+        image_rows,
+        keeping,
+        message_rows,
+        session_rows,
+        version_rows,
+    )
+    from chatdesk.storage import search as search_storage
+    from chatdesk.storage.search import SearchHit
+else:
+    # SQLAlchemy (which these import) loads when the database is first opened, not when
+    # this module is imported: the window paints before it (bench/bench_startup.py).
+    database = lazy_module("chatdesk.storage.database")
+    image_rows = lazy_module("chatdesk.storage.image_rows")
+    message_rows = lazy_module("chatdesk.storage.message_rows")
+    session_rows = lazy_module("chatdesk.storage.session_rows")
+    version_rows = lazy_module("chatdesk.storage.version_rows")
+    compaction_store = lazy_module("chatdesk.storage.compaction")
+    keeping = lazy_module("chatdesk.storage.keeping")
+    search_storage = lazy_module("chatdesk.storage.search")
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +141,13 @@ SessionListener = Callable[[SessionEvent], None]
 class SessionManager:
     """Owns every session and its history, over one SQLite database."""
 
-    def __init__(self, engine: AsyncEngine, path: Path | None) -> None:
-        """Use :meth:`open`; this only wires an already migrated engine."""
+    def __init__(self, engine: AsyncEngine | None, path: Path | None) -> None:
+        """Use :meth:`open` (or :meth:`deferred`); this only wires a migrated engine."""
         self._engine = engine
         self._path = path
+        # For a deferred manager: how to open the database, and the opening under way.
+        self._open_options: tuple[str, int | None] | None = None
+        self._opening: asyncio.Future[AsyncEngine] | None = None
         self._sessions: dict[str, Session] = {}
         self._task_sessions: dict[str, str] = {}
         # One writer path: SQLite has a single writer anyway, and holding this while both
@@ -139,33 +159,76 @@ class SessionManager:
     # -- life cycle ---------------------------------------------------------------------
 
     @classmethod
-    async def open(
-        cls, database_url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
-    ) -> SessionManager:
+    async def open(cls, database_url: str, *, busy_timeout_ms: int | None = None) -> SessionManager:
         """Open the database at ``database_url``, creating or migrating it as needed.
 
         Replies that were still streaming when the app last stopped are marked
         ``interrupted``: their text up to the last flush is kept. A write waits up to
-        ``busy_timeout_ms`` for another program's lock before failing with StorageError.
+        ``busy_timeout_ms`` (default: database.DEFAULT_BUSY_TIMEOUT_MS) for another
+        program's lock before failing with StorageError.
         """
-        path = database_path(database_url)
+        manager = cls.deferred(database_url, busy_timeout_ms=busy_timeout_ms)
+        await manager.finish_opening()
+        return manager
+
+    @classmethod
+    def deferred(cls, database_url: str, *, busy_timeout_ms: int | None = None) -> SessionManager:
+        """A manager whose database opens on :meth:`finish_opening` or its first use.
+
+        Start-up builds and paints the window over it before SQLAlchemy is even imported.
+        """
+        manager = cls(None, None)
+        manager._open_options = (database_url, busy_timeout_ms)
+        return manager
+
+    async def finish_opening(self) -> None:
+        """Open (create, migrate) a deferred manager's database; StorageError if it cannot."""
+        await self._ready()
+
+    async def _ready(self) -> AsyncEngine:
+        if self._engine is not None:
+            return self._engine
+        if self._opening is None:
+            self._opening = asyncio.ensure_future(self._open_now())
+        return await asyncio.shield(self._opening)
+
+    async def _open_now(self) -> AsyncEngine:
+        assert self._open_options is not None, "a manager without a database to open"
+        url, timeout = self._open_options
+        if timeout is None:
+            timeout = database.DEFAULT_BUSY_TIMEOUT_MS
+        path = database.database_path(url)
         if path is not None:
             # Another process holding the folder keeps its own copy of every chat in
             # memory; writing beside it would mix the two (and flip its replies to
             # interrupted just below).
             await asyncio.to_thread(refuse_if_in_use, path.parent)
-        engine = await open_database(database_url, busy_timeout_ms=busy_timeout_ms)
-        manager = cls(engine, database_path(database_url))
-        async with manager._transaction() as conn:
-            await message_rows.interrupt_streaming(conn)
-        return manager
+        try:
+            engine = await database.open_database(url, busy_timeout_ms=timeout)
+        except BaseException:
+            self._opening = None  # a later use tries again and reports its own error
+            raise
+        self._path = database.database_path(url)
+        try:
+            async with engine.begin() as conn:
+                await message_rows.interrupt_streaming(conn)
+        except _dbapi_error() as exc:
+            await engine.dispose()
+            self._opening = None
+            raise database.storage_error(self._path, exc) from exc
+        self._engine = engine
+        return engine
 
     async def close(self) -> None:
         """Release the database; the manager cannot be used afterwards."""
         async with self._lock:
             self._sessions.clear()
             self._task_sessions.clear()
-            await self._engine.dispose()
+            if self._opening is not None and self._engine is None:
+                with contextlib.suppress(Exception):
+                    await self._opening
+            if self._engine is not None:
+                await self._engine.dispose()
 
     @property
     def database_path(self) -> Path | None:
@@ -272,11 +335,21 @@ class SessionManager:
             )
 
     async def update_session(self, session_id: str, **changes: Any) -> Session:
-        """Change a session's title, system_prompt, provider or model, and persist it."""
-        allowed = {"title", "system_prompt", "provider", "model"}
+        """Change a session's title, system_prompt, provider, model, temperature, max_tokens
+        or draft, and persist it."""
+        allowed = {
+            "title",
+            "system_prompt",
+            "provider",
+            "model",
+            "temperature",
+            "max_tokens",
+            "draft",
+        }
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"cannot change {', '.join(sorted(unknown))} of a session")
+        _check_generation_settings(changes)
         if "title" in changes and not (changes["title"] or "").strip():
             raise ValueError("a session title cannot be empty")
         session = await self.require_session(session_id)
@@ -418,6 +491,7 @@ class SessionManager:
         error: str | None = None,
         persist: bool = True,
         tool_calls: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Message:
         """Change a message's content, status or error (a streaming reply grows this way).
 
@@ -446,6 +520,7 @@ class SessionManager:
                 tool_calls=(
                     message.tool_calls if tool_calls is None else copy.deepcopy(tool_calls)
                 ),
+                meta=meta if meta is not None else message.meta,
             )
             # Large images are validated (and encoded) on a thread, under the lock so that
             # changes to a message keep the order they were made in.
@@ -461,10 +536,11 @@ class SessionManager:
                 await asyncio.to_thread(validate_content, changed.content)
 
             def apply() -> None:
-                message.content, message.status, message.error = (
+                message.content, message.status, message.error, message.meta = (
                     changed.content,
                     changed.status,
                     changed.error,
+                    changed.meta,
                 )
                 message.tool_calls = changed.tool_calls
                 self._emit(MESSAGE_UPDATED, session_id, message_id)
@@ -487,6 +563,7 @@ class SessionManager:
                         changed.status,
                         changed.error,
                         tool_calls=changed.tool_calls,
+                        meta=changed.meta,
                     )
                 apply()
 
@@ -565,6 +642,88 @@ class SessionManager:
             _refuse_if_streaming(session, session.history[keep_count:])
             return await _run_whole(unit())
 
+    # -- turn versions ------------------------------------------------------------------
+
+    async def keep_as_version(self, session_id: str, position: int) -> VersionRef | None:
+        """Move ``history[position:]`` into a stored version of that turn (nothing is lost).
+
+        Regenerate and Edit call this before writing the new version; returns the stored
+        version (None when the tail was empty).
+        """
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            if not 0 <= position <= len(session.history):
+                raise ValueError("no turn starts at that position")
+            tail = session.history[position:]
+            if not tail:
+                return None
+            after = session.history[position - 1].id if position else ""
+
+            async def unit() -> VersionRef:
+                async with self._transaction() as conn:
+                    ref = await version_rows.store_tail(
+                        conn, session_id, after, [m.id for m in tail]
+                    )
+                    await session_rows.set_message_count(conn, session_id, position)
+                del session.history[position:]
+                session.versions.setdefault(after, []).append(ref)
+                session.versions[after].sort(key=lambda r: (r.first_created_at, r.id))
+                self._emit(HISTORY_REPLACED, session_id)
+                return ref
+
+            return await _run_whole(unit())
+
+    async def select_version(self, session_id: str, position: int, number: int) -> None:
+        """Show version ``number`` (1-based, in the order made) of the turn at ``position``.
+
+        The version shown until now is stored in its place, so switching never loses one;
+        what follows the turn is part of its version, and the model sees what is shown.
+        """
+        session = await self.require_session(session_id)
+        shown, total = session.version_of(position)
+        if not 1 <= number <= total:
+            raise ValueError(f"the turn has {total} versions, not {number}")
+        if number == shown:
+            return
+        stored = session.stored_versions(position)
+        # The stored versions in order, with the shown one's slot left out.
+        target = stored[number - 1 if number < shown else number - 2]
+        await self.restore_version(session_id, position, target.id)
+
+    async def restore_version(self, session_id: str, position: int, version_id: str) -> None:
+        """Show stored version ``version_id`` of the turn at ``position``, storing the shown one."""
+        session = await self.require_session(session_id)
+        async with self._lock:
+            self._check_live(session)
+            if not 0 <= position <= len(session.history):
+                raise ValueError("no turn starts at that position")
+            after = session.history[position - 1].id if position else ""
+            refs = session.versions.get(after, [])
+            if not any(r.id == version_id for r in refs):
+                raise ValueError("that version does not belong to this turn")
+            tail = session.history[position:]
+
+            async def unit() -> None:
+                async with self._transaction() as conn:
+                    kept = None
+                    if tail:
+                        kept = await version_rows.store_tail(
+                            conn, session_id, after, [m.id for m in tail]
+                        )
+                    restored = await version_rows.restore_version(conn, session_id, version_id)
+                    await session_rows.set_message_count(
+                        conn, session_id, position + len(restored.messages)
+                    )
+                session.history[position:] = restored.messages
+                updated = [r for r in refs if r.id != version_id]
+                if kept is not None:
+                    updated.append(kept)
+                session.versions[after] = sorted(updated, key=lambda r: (r.first_created_at, r.id))
+                self._emit(HISTORY_REPLACED, session_id)
+
+            await _run_whole(unit())
+
     # -- internals ----------------------------------------------------------------------
 
     async def _check_known_rows(self, conn: AsyncConnection, session: Session) -> None:
@@ -585,19 +744,21 @@ class SessionManager:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncConnection]:
+        engine = await self._ready()
         try:
-            async with self._engine.begin() as conn:
+            async with engine.begin() as conn:
                 yield conn
-        except DBAPIError as exc:
-            raise storage_error(self._path, exc) from exc
+        except _dbapi_error() as exc:
+            raise database.storage_error(self._path, exc) from exc
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        engine = await self._ready()
         try:
-            async with self._engine.connect() as conn:
+            async with engine.connect() as conn:
                 yield conn
-        except DBAPIError as exc:
-            raise storage_error(self._path, exc) from exc
+        except _dbapi_error() as exc:
+            raise database.storage_error(self._path, exc) from exc
 
     def _check_live(self, session: Session) -> None:
         # The session may have been deleted while this call waited for the lock.
@@ -616,11 +777,13 @@ class SessionManager:
             rows = await message_rows.read_messages(conn, session_id)
             wanted = {h for r in rows if r.content_type == "blocks" for h in image_refs(r.content)}
             image_bytes = await image_rows.load_images(conn, wanted)
+            stored_versions = await version_rows.load_version_refs(conn, session_id)
         heavy = sum(len(data) for data in image_bytes.values()) > _OFFLOAD_BYTES
         history = await _off_loop_if(
             heavy, message_rows.build_history, session_id, rows, image_bytes
         )
         session = session_rows.session_from_row(row, history)
+        session.versions = stored_versions
         if session.kind == "task" and session.task_id is not None:
             self._task_sessions[session.task_id] = session.id
         return session
@@ -629,7 +792,10 @@ class SessionManager:
 
     @property
     def engine(self) -> AsyncEngine:
-        """The database engine, for stores of other tables (API tokens, scheduled tasks)."""
+        """The database engine, for stores of other tables (API tokens, scheduled tasks),
+        once open."""
+        if self._engine is None:
+            raise StorageError("The database is not open yet.")
         return self._engine
 
     async def list_owned_sessions(self, owner: str) -> list[SessionSummary]:
@@ -1057,6 +1223,13 @@ def _refuse_if_streaming(session: Session, removed: Iterable[Message]) -> None:
         )
 
 
+def _dbapi_error() -> type[DBAPIError]:
+    """SQLAlchemy's DBAPIError (imported here: by now the database is open)."""
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError
+
+
 async def _run_whole(work: Coroutine[Any, Any, _T]) -> _T:
     """Run ``work`` (a write and its in-memory counterpart) so that nothing can split it.
 
@@ -1175,3 +1348,17 @@ def _find_message(session: Session, message_id: str) -> Message:
         if message.id == message_id:
             return message
     raise LookupError(f"session {session.id!r} has no message {message_id!r}")
+
+
+def _check_generation_settings(changes: dict[str, Any]) -> None:
+    """Refuse a temperature or reply length no model accepts (None means the default)."""
+    temperature = changes.get("temperature")
+    if temperature is not None and not (
+        isinstance(temperature, int | float) and 0 <= temperature <= 2
+    ):
+        raise ValueError("the temperature must be between 0 and 2")
+    max_tokens = changes.get("max_tokens")
+    if max_tokens is not None and not (
+        isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 1
+    ):
+        raise ValueError("the longest reply must be at least 1 token")

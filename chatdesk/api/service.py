@@ -11,13 +11,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from chatdesk.storage.api_tokens import TokenStore
-
 if TYPE_CHECKING:
     from chatdesk.api.server import ApiServer
     from chatdesk.chat import ChatEngine
     from chatdesk.providers.registry import ProviderRegistry
     from chatdesk.sessions import SessionManager
+    from chatdesk.storage.api_tokens import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +33,21 @@ class LocalApiService:
         self._manager = manager
         self._engine = engine
         self._registry = registry
-        self.tokens = TokenStore(manager.engine)
+        self._tokens: TokenStore | None = None
         self._server: ApiServer | None = None
         # Quick toggles in Settings run one after another, never interleaved.
         self._switching = asyncio.Lock()
         # Why the last attempt to serve failed (e.g. the port is taken), for Settings.
         self.problem: str | None = None
+
+    @property
+    def tokens(self) -> TokenStore:
+        """The API's tokens (made on first use: the database opens after the first paint)."""
+        if self._tokens is None:
+            from chatdesk.storage.api_tokens import TokenStore
+
+            self._tokens = TokenStore(self._manager.engine)
+        return self._tokens
 
     @property
     def running(self) -> bool:

@@ -34,7 +34,7 @@ from chatdesk.chat import SessionBusyError
 from chatdesk.domain import Message, Session, SessionSummary, content_text, validate_content
 from chatdesk.providers.base import ProviderError
 from chatdesk.sessions import SessionNotFoundError
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 

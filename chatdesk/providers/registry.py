@@ -92,7 +92,27 @@ class ProviderRegistry:
         """The provider and model that answer a new session."""
         return self._resolve(None, None)
 
+    def reads_images(self, session: Session) -> bool | None:
+        """Whether the model answering ``session`` can see images (None: not known).
+
+        The embedded models read text only; servers do not say, so they are trusted.
+        """
+        provider, _ = self.resolve(session)
+        return False if provider.name == LOCAL_PROVIDER else None
+
+    def is_removed(self, provider_id: str | None) -> bool:
+        """Whether ``provider_id`` names a server that is no longer configured."""
+        return bool(
+            provider_id
+            and provider_id != LOCAL_PROVIDER
+            and provider_id != self.preferences.default_provider
+            and self.preferences.server(provider_id) is None
+        )
+
     def _resolve(self, provider_id: str | None, model: str | None) -> tuple[Provider, str | None]:
+        if self.is_removed(provider_id):
+            # A chat set to a server that was removed is answered by the default model.
+            provider_id, model = None, None
         if not provider_id:
             provider_id, default_model = self.default_choice()
             model = model or default_model

@@ -18,11 +18,10 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from chatdesk.storage.errors import StorageError
 from chatdesk.storage.search import create_search_index
 
-
-class StorageError(RuntimeError):
-    """The database could not be opened or written; the message says what to do."""
+__all__ = ["StorageError"]  # named here too, where it always was
 
 
 class DamagedDatabaseError(StorageError):
@@ -157,6 +156,38 @@ def _add_find_and_keep(connection: Connection) -> None:
     create_search_index(connection)
 
 
+_TURN_VERSIONS = (
+    "CREATE TABLE turn_versions (id VARCHAR NOT NULL, session_id VARCHAR NOT NULL, "
+    "after_message_id VARCHAR NOT NULL, first_created_at FLOAT NOT NULL, messages TEXT NOT NULL, "
+    "PRIMARY KEY (id), FOREIGN KEY(session_id) REFERENCES sessions (id) ON DELETE CASCADE)",
+    "CREATE INDEX ix_turn_versions_session ON turn_versions (session_id, after_message_id)",
+    "CREATE TABLE turn_version_images (version_id VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, "
+    "FOREIGN KEY(version_id) REFERENCES turn_versions (id) ON DELETE CASCADE)",
+    "CREATE INDEX ix_turn_version_images_version ON turn_version_images (version_id)",
+    "CREATE INDEX ix_turn_version_images_sha256 ON turn_version_images (sha256)",
+)
+
+
+def _add_turn_versions(connection: Connection) -> None:
+    """Version 6: earlier versions of a turn (Regenerate and Edit keep what they replace)."""
+    for statement in _TURN_VERSIONS:
+        connection.execute(text(statement))
+
+
+_DAILY_USE_COLUMNS = (
+    "ALTER TABLE sessions ADD COLUMN temperature FLOAT",
+    "ALTER TABLE sessions ADD COLUMN max_tokens INTEGER",
+    "ALTER TABLE sessions ADD COLUMN draft TEXT",
+    "ALTER TABLE messages ADD COLUMN meta TEXT",
+)
+
+
+def _add_daily_use_columns(connection: Connection) -> None:
+    """Version 7: per-chat temperature, max tokens and draft; each reply's facts."""
+    for statement in _DAILY_USE_COLUMNS:
+        connection.execute(text(statement))
+
+
 # Ordered: MIGRATIONS[i] upgrades a database from version i to version i + 1.
 MIGRATIONS: tuple[Migration, ...] = (
     _create_schema_v1,
@@ -164,6 +195,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     _add_tool_calls_and_compaction,
     _add_tasks,
     _add_find_and_keep,
+    _add_turn_versions,
+    _add_daily_use_columns,
 )
 
 

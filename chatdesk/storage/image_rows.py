@@ -47,11 +47,15 @@ async def load_images(conn: AsyncConnection, hashes: set[str]) -> dict[str, byte
 
 
 async def delete_orphan_images(conn: AsyncConnection) -> None:
-    """Delete every image no message links to (compacted messages included)."""
+    """Delete every image no message links to (compacted messages and stored versions
+    of turns included)."""
     i, mi = tables.images.c, tables.message_images.c
     ci = tables.compacted_message_images.c
+    vi = tables.turn_version_images.c
     await conn.execute(
         delete(tables.images).where(
-            ~exists().where(mi.sha256 == i.sha256), ~exists().where(ci.sha256 == i.sha256)
+            ~exists().where(mi.sha256 == i.sha256),
+            ~exists().where(ci.sha256 == i.sha256),
+            ~exists().where(vi.sha256 == i.sha256),
         )
     )

@@ -25,10 +25,11 @@ log = logging.getLogger(__name__)
 _m = tables.messages.c
 
 # A message as read_messages returns it: id, role, content_type, content, status, error,
-# created_at, tool_calls, tool_call_id, compaction_id, compacted_count (rows rather than
-# mappings: attribute access is the cheaper one per row).
+# created_at, tool_calls, tool_call_id, compaction_id, compacted_count, meta (rows rather
+# than mappings: attribute access is the cheaper one per row).
 StoredMessage: TypeAlias = (
-    "Row[str, str, str, str, str, str | None, datetime, str | None, str | None, str | None, int]"
+    "Row[str, str, str, str, str, str | None, datetime, str | None, str | None, str | None, int, "
+    "str | None]"
 )
 
 # Inserts a message one past the last stored position of its session: even if memory and
@@ -59,6 +60,7 @@ def message_row(
         "tool_call_id": message.tool_call_id,
         "compaction_id": message.compaction_id,
         "compacted_count": message.compacted_count,
+        "meta": encode_meta(message.meta),
     }
     if position is None:
         del row["position"]
@@ -101,8 +103,10 @@ async def update_message(
     error: str | None,
     *,
     tool_calls: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> None:
-    """Store new content, status, error (and tool calls) for message ``message_id``."""
+    """Store new content, status, error (and tool calls and facts, when given) for message
+    ``message_id``."""
     values: dict[str, Any] = {
         "content_type": encoded.content_type,
         "content": encoded.cell,
@@ -111,7 +115,25 @@ async def update_message(
     }
     if tool_calls is not None:
         values["tool_calls"] = tool_calls_cell(tool_calls)
+    if meta is not None:
+        values["meta"] = encode_meta(meta)
     await conn.execute(update(tables.messages).where(_m.id == message_id).values(**values))
+
+
+def encode_meta(meta: dict[str, Any] | None) -> str | None:
+    """A reply's facts as the JSON stored in ``messages.meta``."""
+    return None if meta is None else json.dumps(meta)
+
+
+def decode_meta(cell: str | None) -> dict[str, Any] | None:
+    """The facts stored in ``messages.meta``; None when absent or unreadable."""
+    if not cell:
+        return None
+    try:
+        found = json.loads(cell)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 async def replace_messages(
@@ -172,6 +194,7 @@ async def read_messages(conn: AsyncConnection, session_id: str) -> Sequence[Stor
             _m.tool_call_id,
             _m.compaction_id,
             _m.compacted_count,
+            _m.meta,
         )
         .where(_m.session_id == session_id)
         .order_by(_m.position)
@@ -203,6 +226,8 @@ def build_history(
                 tool_call_id=r.tool_call_id,
                 compaction_id=r.compaction_id,
                 compacted_count=r.compacted_count or 0,
+                # Rows of the compaction archive have no meta column.
+                meta=decode_meta(getattr(r, "meta", None)),
             )
         )
     return history

@@ -40,6 +40,9 @@ def session_row(session: Session) -> dict[str, Any]:
         "trashed_at": session.trashed_at,
         "parent_session_id": session.parent_session_id,
         "parent_message_id": session.parent_message_id,
+        "temperature": session.temperature,
+        "max_tokens": session.max_tokens,
+        "draft": session.draft,
     }
 
 
@@ -62,6 +65,9 @@ def session_from_row(row: RowMapping, history: list[Message]) -> Session:
         trashed_at=row["trashed_at"],
         parent_session_id=row["parent_session_id"],
         parent_message_id=row["parent_message_id"],
+        temperature=row["temperature"],
+        max_tokens=row["max_tokens"],
+        draft=row["draft"],
     )
 
 

@@ -60,6 +60,10 @@ sessions = Table(
     Column("parent_session_id", String),
     Column("parent_message_id", String),
     Column("import_key", String),
+    # Per-chat generation settings (None: the app's defaults) and the unsent draft.
+    Column("temperature", Float),
+    Column("max_tokens", Integer),
+    Column("draft", Text),
     Index("ix_sessions_updated_at", "updated_at"),
     Index("ix_sessions_trashed_at", "trashed_at"),
     Index("ux_sessions_import_key", "import_key", unique=True),
@@ -94,6 +98,8 @@ messages = Table(
     # Set on a compaction's summary: which compaction, and how many messages it replaced.
     Column("compaction_id", String),
     Column("compacted_count", Integer, nullable=False, server_default="0"),
+    # A reply's facts as JSON: the model that wrote it, seconds taken, tokens written.
+    Column("meta", Text),
     Index("ux_messages_session_position", "session_id", "position", unique=True),
 )
 
@@ -200,4 +206,31 @@ search_docs = Table(
     Column("title", Text, nullable=False, server_default=""),
     Column("body", Text, nullable=False, server_default=""),
     Index("ux_search_docs_doc_id", "doc_id", unique=True),
+)
+
+# Earlier versions of a turn: the reply a Regenerate replaced, or the prompt and replies
+# an Edit replaced. A version is the tail of the history that followed the message
+# ``after_message_id`` ("" for the start of the chat), kept as the rows it had.
+turn_versions = Table(
+    "turn_versions",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("session_id", String, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("after_message_id", String, nullable=False),
+    # When the version's first message was made: versions of a turn are shown in this order.
+    Column("first_created_at", UTCTimestamp, nullable=False),
+    Column("messages", Text, nullable=False),
+    Index("ix_turn_versions_session", "session_id", "after_message_id"),
+)
+
+# Images the messages of a stored version refer to, so they outlive their messages' rows.
+turn_version_images = Table(
+    "turn_version_images",
+    metadata,
+    Column(
+        "version_id", String, ForeignKey("turn_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("sha256", String, nullable=False),
+    Index("ix_turn_version_images_version", "version_id"),
+    Index("ix_turn_version_images_sha256", "sha256"),
 )

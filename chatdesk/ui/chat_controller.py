@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from chatdesk.chat import ChatEngine, SessionBusyError
-from chatdesk.domain import Content, Message, Session
+from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session
 from chatdesk.model_settings import new_chat_model
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.sessions import SessionManager, SessionNotFoundError
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 from chatdesk.ui.async_tasks import TaskSet
 
 OPEN_TASK = "open-session"
@@ -131,6 +131,9 @@ class ChatController:
         previous = self.current
         self.current = session
         self.screen.show_session(session, previous)
+        if session.title == DEFAULT_TITLE and session.history:
+            # Its first reply never finished (the app was killed): name it all the same.
+            self.tasks.start(self.engine.name_if_untitled(session.id))
         return session
 
     async def create_session(self) -> Session:
@@ -203,6 +206,16 @@ class ChatController:
         if session is None or session.id in self._turns:
             return None
         return self._start_turn(session.id, self.engine.regenerate(session.id))
+
+    def select_version(self, message_id: str, number: int) -> asyncio.Task[None] | None:
+        """Show version ``number`` of the turn that starts with ``message_id``."""
+        session = self.current
+        if session is None or self.is_streaming(session.id):
+            return None
+        position = next((i for i, m in enumerate(session.history) if m.id == message_id), None)
+        if position is None:
+            return None
+        return self.tasks.start(self.engine.select_version(session.id, position, number))
 
     def dismiss_error(self) -> None:
         """Hide the current session's error until its next turn."""

@@ -5,7 +5,8 @@ Widgets only: the window connects them to the chat controller.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -24,19 +25,48 @@ from chatdesk.ui.message_model import MessageListModel
 from chatdesk.ui.model_selector import ModelSelector
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when narrower than its text (whole in a tooltip)."""
+
+    def setText(self, text: str) -> None:
+        """Show ``text``, elided to the width available."""
+        super().setText(text)
+        self.setToolTip(text)
+
+    def elided_text(self) -> str:
+        """The text as it is drawn at the label's current width."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for a few letters and the ellipsis, never nothing."""
+        return QSize(self.fontMetrics().horizontalAdvance("Ab…") + 2, super().sizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """Draw the elided text, vertically centred."""
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.drawText(
+            self.rect(),
+            int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
+            self.elided_text(),
+        )
+
+
 class ChatPane(QWidget):
     """The right-hand side: title and model bar, the messages, error banner, composer."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         """Build the pane's widgets; the window wires them up."""
         super().__init__(parent)
-        self.title = QLabel(self)
+        self.title = ElidedLabel(self)
         self.title.setObjectName("chatTitle")
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.15)
         font.setBold(True)
         self.title.setFont(font)
+        # It gives way to the model selector and buttons, down to a few letters and "…".
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setMinimumWidth(self.title.minimumSizeHint().width())
         self.model_selector = ModelSelector(self)
         self.context_meter = ContextMeter(self)
         self.settings_button = QToolButton(self)
@@ -49,8 +79,17 @@ class ChatPane(QWidget):
         header.setContentsMargins(16, 10, 12, 6)
         header.setSpacing(8)
         header.addWidget(self.title, 1)
+        self.chat_settings_button = QToolButton(self)
+        self.chat_settings_button.setObjectName("chatSettingsButton")
+        self.chat_settings_button.setAccessibleName("chatSettingsButton")
+        self.chat_settings_button.setText("Chat settings")
+        self.chat_settings_button.setToolTip(
+            "This chat's system prompt, temperature, longest reply and presets (Ctrl+;)"
+        )
+        self.chat_settings_button.setAutoRaise(True)
         header.addWidget(self.context_meter)
         header.addWidget(self.model_selector)
+        header.addWidget(self.chat_settings_button)
         header.addWidget(self.settings_button)
 
         self.messages = MessageListModel(self)

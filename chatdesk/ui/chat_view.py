@@ -36,6 +36,7 @@ from chatdesk.ui.message_model import (
     IsLastReplyRole,
     MessageListModel,
     MessageRole,
+    VersionsRole,
 )
 from chatdesk.ui.message_widget import MessageWidget
 from chatdesk.ui.rendering import MessageLayout, MessageRenderer
@@ -57,6 +58,7 @@ class MessageDelegate(QStyledItemDelegate):
     editRequested = Signal(str)
     regenerateRequested = Signal(str)
     branchRequested = Signal(str)
+    versionRequested = Signal(str, int)
     summaryActionRequested = Signal(str, str)
 
     def __init__(self, view: ChatView, model: MessageListModel, renderer: MessageRenderer) -> None:
@@ -89,6 +91,7 @@ class MessageDelegate(QStyledItemDelegate):
         widget.regenerateRequested.connect(self.regenerateRequested)
         widget.moreRequested.connect(self._view.show_more)
         widget.branchRequested.connect(self.branchRequested)
+        widget.versionRequested.connect(self.versionRequested)
         widget.summaryActionRequested.connect(self.summaryActionRequested)
         return widget
 
@@ -96,7 +99,12 @@ class MessageDelegate(QStyledItemDelegate):
         """Show the row's current message in its widget."""
         if isinstance(editor, MessageWidget):
             message = index.data(MessageRole)
-            editor.show_message(message, self.layout_for(index), bool(index.data(IsLastReplyRole)))
+            editor.show_message(
+                message,
+                self.layout_for(index),
+                bool(index.data(IsLastReplyRole)),
+                index.data(VersionsRole),
+            )
             editor.set_highlighted(message.id == self._view.highlighted_message_id)
 
     def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: _Index) -> None:
@@ -194,6 +202,16 @@ class ChatView(QListView):
         self._sync_editors()
         self._refresh_editors()
         return True
+
+    @property
+    def versionRequested(self) -> SignalInstance:
+        """Emitted with (message id, version number) when a version arrow is clicked."""
+        return self._delegate.versionRequested
+
+    def scroll_page(self, direction: int) -> None:
+        """Scroll one page up (-1) or down (+1), as PageUp/PageDown do."""
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.value() + direction * bar.pageStep())
 
     @property
     def summaryActionRequested(self) -> SignalInstance:
@@ -362,6 +380,10 @@ class ChatView(QListView):
         """Re-wrap at the new width; keep following the bottom if we were."""
         follow = self._follow_bottom
         super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            # Rows change height with the width; lay them out now, not on a later resize
+            # (dragging the sidebar divider left gaps or overlaps between messages).
+            self.doItemsLayout()
         self._refresh_editors()
         if follow:
             self.scrollToBottom()
@@ -381,6 +403,7 @@ class ChatView(QListView):
         """A palette or font change (e.g. the system switched to dark) restyles messages."""
         super().changeEvent(event)
         if event.type() in (event.Type.PaletteChange, event.Type.FontChange):
+            self.renderer.set_font(self.font())
             self.renderer.set_palette(self.palette())
             self._synced_for = None  # every row's height may have changed
             self._heights.clear()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QPalette
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont, QImage, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -38,6 +38,7 @@ from chatdesk.ui.attachments import (
     load_image_file,
     png_bytes,
 )
+from chatdesk.ui.rendering import chat_font
 
 _MAX_VISIBLE_LINES = 8
 
@@ -47,6 +48,9 @@ class ComposerEdit(QPlainTextEdit):
 
     submitted = Signal()
     escapePressed = Signal()
+    # Up in an empty box: edit the last message. PageUp/PageDown: scroll the chat (-1/+1).
+    editLastRequested = Signal()
+    pageRequested = Signal(int)
     imagesOffered = Signal(list)
     filesOffered = Signal(list)
 
@@ -71,6 +75,12 @@ class ComposerEdit(QPlainTextEdit):
             return
         if event.key() == Qt.Key.Key_Escape:
             self.escapePressed.emit()
+            return
+        if event.key() == Qt.Key.Key_Up and not self.toPlainText():
+            self.editLastRequested.emit()
+            return
+        if event.key() in (Qt.Key.Key_PageUp, Qt.Key.Key_PageDown):
+            self.pageRequested.emit(-1 if event.key() == Qt.Key.Key_PageUp else 1)
             return
         super().keyPressEvent(event)
 
@@ -116,10 +126,15 @@ class Composer(QFrame):
         self.setObjectName("composerArea")
         self._attachments: list[AttachmentChip] = []
         self._editing: str | None = None
+        # What was being typed when Edit was opened: it comes back when the edit ends.
+        self._draft_before_edit: Content | None = None
+        self._streaming = False
 
         self.edit = ComposerEdit(self)
+        # The same size as the chat's text: what is typed reads like what is shown.
+        self.edit.setFont(chat_font(self.edit.font()))
         self.edit.submitted.connect(self.submitted)
-        self.edit.escapePressed.connect(self.cancel_edit)
+        self.edit.escapePressed.connect(self._on_escape)
         self.edit.imagesOffered.connect(self._attach_pasted)
         self.edit.filesOffered.connect(self._attach_paths)
 
@@ -140,11 +155,14 @@ class Composer(QFrame):
         self.send_button.setToolTip("Send (Enter)")
         self.send_button.setDefault(True)
         self.send_button.clicked.connect(self.submitted)
+        # After a click, typing goes on in the text box, not into the clicked button.
+        self.send_button.clicked.connect(self.edit.setFocus)
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setAccessibleName("stopButton")
         self.stop_button.setToolTip("Stop the reply (its text so far is kept)")
         self.stop_button.clicked.connect(self.stopRequested)
+        self.stop_button.clicked.connect(self.edit.setFocus)
         self.stop_button.hide()
 
         self.notice = QLabel(self)
@@ -250,6 +268,7 @@ class Composer(QFrame):
         """Ask for image files to attach."""
         paths, _ = QFileDialog.getOpenFileNames(self, "Attach images", "", IMAGE_FILE_FILTER)
         self._attach_paths([Path(p) for p in paths])
+        self.edit.setFocus()
 
     def _attach_paths(self, paths: list[Path]) -> None:
         refused = []
@@ -297,10 +316,23 @@ class Composer(QFrame):
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
 
+    def follow_font(self, font: QFont) -> None:
+        """Set typed text in ``font``'s size (as the chat's), after the text size changed."""
+        self.edit.setFont(chat_font(font))
+        self.edit.updateGeometry()
+
     def set_streaming(self, streaming: bool) -> None:
         """While a reply streams, Stop replaces Send."""
+        self._streaming = streaming
         self.send_button.setVisible(not streaming)
         self.stop_button.setVisible(streaming)
+
+    def _on_escape(self) -> None:
+        # Esc leaves an edit first; otherwise it stops a reply being written.
+        if self._editing is not None:
+            self.cancel_edit()
+        elif self._streaming:
+            self.stopRequested.emit()
 
     @property
     def editing_message_id(self) -> str | None:
@@ -308,7 +340,12 @@ class Composer(QFrame):
         return self._editing
 
     def begin_edit(self, message_id: str, content: Content) -> None:
-        """Load a sent message to edit; sending replaces it and everything after it."""
+        """Load a sent message to edit; sending replaces it and everything after it.
+
+        The text being typed is put aside and comes back when the edit ends.
+        """
+        if self._editing is None:
+            self._draft_before_edit = self.content()
         self.set_content(content)
         self._editing = message_id
         self.edit_bar.show()
@@ -319,9 +356,21 @@ class Composer(QFrame):
         if self._editing is not None:
             self._editing = None
             self.edit_bar.hide()
-            self.clear()
+            self._restore_draft()
 
     def finish_edit(self) -> None:
-        """Leave edit mode after the edit was sent."""
+        """Leave edit mode after the edit was sent (the edited text is cleared by the caller)."""
         self._editing = None
         self.edit_bar.hide()
+
+    def take_draft_before_edit(self) -> Content | None:
+        """The text put aside when the edit began (once; None if there was none)."""
+        draft, self._draft_before_edit = self._draft_before_edit, None
+        return draft
+
+    def _restore_draft(self) -> None:
+        draft = self.take_draft_before_edit()
+        if draft is None:
+            self.clear()
+        else:
+            self.set_content(draft)

@@ -19,7 +19,7 @@ from chatdesk.chat import ChatEngine, SessionBusyError
 from chatdesk.domain import Message, content_text
 from chatdesk.providers.base import ProviderError
 from chatdesk.sessions import SessionManager, SessionNotFoundError
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.context_meter import ContextMeter
 from chatdesk.ui.message_model import MessageListModel

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -27,14 +28,14 @@ from PySide6.QtWidgets import (
 
 from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, SessionSummary, utcnow
+from chatdesk.domain import Content, Session, SessionSummary, content_text, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.scheduler import TaskScheduler
 from chatdesk.sessions import SessionManager, SessionNotFoundError
 from chatdesk.settings import Preferences
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 from chatdesk.ui.async_tasks import TaskSet
 from chatdesk.ui.bridge import SessionEventBridge
 from chatdesk.ui.chat_controller import ChatController
@@ -46,6 +47,15 @@ from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.task_controller import ScheduledTasksController
 from chatdesk.ui.task_list import DeleteQuestion, ScheduledSection, ask_how_to_delete
+from chatdesk.ui.theme import (
+    FlatButtonFocus,
+    apply_point_size,
+    apply_theme,
+    look_of,
+    remember_look,
+    stepped,
+)
+from chatdesk.ui.window_actions import ShortcutsSheet, build_menus
 from chatdesk.ui.window_state import remember_layout, restore_layout
 
 log = logging.getLogger(__name__)
@@ -53,6 +63,7 @@ log = logging.getLogger(__name__)
 ConfirmCallback = Callable[[QWidget, str, str], bool]
 
 _CLOCK_INTERVAL_MS = 60_000
+
 # How long shut-down waits for background writes before cancelling them.
 SHUTDOWN_TIMEOUT = 10.0
 
@@ -104,6 +115,8 @@ class MainWindow(QMainWindow):
         # The local HTTP API over this window's manager (Settings → Local API turns it on).
         self.api = api
         self.tasks = TaskSet(self._report)
+        # Each chat's unsent draft (with its images) for this run; its text is stored too.
+        self._drafts: dict[str, Content | None] = {}
         self.chat = ChatController(manager, engine, registry, self.tasks, self)
 
         self.bridge = SessionEventBridge(manager, self)
@@ -167,6 +180,11 @@ class MainWindow(QMainWindow):
 
     # -- start-up and shut-down ------------------------------------------------------------
 
+    def preview(self, sessions: list[SessionSummary] | None) -> None:
+        """List ``sessions`` (read at start-up before the database opens) until load()."""
+        if sessions:
+            self.sidebar.model.set_sessions(sessions)
+
     async def load(self) -> None:
         """List the sessions and open the last one used (or a new chat on a first run)."""
         sessions = await self.manager.list_sessions(archived=False)
@@ -185,6 +203,8 @@ class MainWindow(QMainWindow):
     async def shutdown(self) -> None:
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
+        if self.chat.current is not None and shiboken6.isValid(self):
+            self._put_draft_aside(self.chat.current)
         self.context.stop()
         if self.scheduled is not None:
             self.scheduled.detach()
@@ -244,12 +264,21 @@ class MainWindow(QMainWindow):
         pane.banner.dismissed.connect(self._dismiss_error)
         pane.view.editRequested.connect(self._edit_message)
         pane.view.regenerateRequested.connect(lambda _id: self.retry_current())
+        pane.view.versionRequested.connect(self.chat.select_version)
         pane.model_selector.modelChosen.connect(self.chat.choose_model)
         pane.settings_button.clicked.connect(self.open_settings)
+        pane.chat_settings_button.clicked.connect(self.open_chat_settings)
 
-        QShortcut(QKeySequence.StandardKey.New, self, self.new_session)
-        QShortcut(QKeySequence("Ctrl+L"), self, lambda: sidebar.filter.setFocus())
-        QShortcut(QKeySequence("Ctrl+,"), self, self.open_settings)
+        # New chat, settings, the filter and everything else: see the menu bar's actions.
+        self.menu_actions = build_menus(self, self)
+        # Flat buttons a keyboard reaches show where the focus is (they showed nothing).
+        self._focus_frames = FlatButtonFocus(self)
+        sidebar.list.textTyped.connect(self._type_into_composer)
+        pane.composer.edit.editLastRequested.connect(self.edit_last_message)
+        pane.composer.edit.pageRequested.connect(pane.view.scroll_page)
+        self._apply_look()
+        # "System" follows the desktop when it switches between light and dark.
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._follow_system_scheme)
         self._clock = QTimer(self)
         self._clock.setInterval(_CLOCK_INTERVAL_MS)
         self._clock.timeout.connect(sidebar.list.viewport().update)
@@ -351,11 +380,37 @@ class MainWindow(QMainWindow):
         if not self.chat.can_send():
             composer.show_notice("Wait for the reply to finish, or press Stop.")
             return None
+        if not self._images_may_go_to(composer):
+            return None
+        editing = composer.editing_message_id is not None
         task = self.chat.send(content, composer.editing_message_id)
         composer.finish_edit()
         composer.clear()
+        if editing:
+            # What was being typed before Edit comes back once the edit is sent.
+            draft = composer.take_draft_before_edit()
+            if draft is not None:
+                composer.set_content(draft)
+        self._store_draft(self.chat.current, composer.content())
         self.pane.view.scroll_to_newest()
         return task
+
+    def _images_may_go_to(self, composer: Composer) -> bool:
+        """False when the user, warned that the chat's model cannot see images, says no.
+
+        Said before sending, not after: the model would silently get a note instead.
+        """
+        session = self.chat.current
+        if session is None or not composer.attachments():
+            return True
+        if self.registry.reads_images(session) is not False:
+            return True
+        return self.confirm(
+            self,
+            "This model cannot see images",
+            "The chosen model reads text only, so the attached images would be left out. "
+            "Send the text anyway? (Choose a model that sees images above to send them.)",
+        )
 
     def send_text(self, text: str) -> asyncio.Task[None] | None:
         """Type ``text`` into the composer and send it (the self-test uses the real path)."""
@@ -385,16 +440,50 @@ class MainWindow(QMainWindow):
     # -- what the pane shows for the current session (the controller's ChatScreen) ----------
 
     def show_session(self, session: Session, previous: Session | None) -> None:
-        """Show ``session``, just opened, with its latest messages."""
+        """Show ``session``, just opened, with its latest messages and its own draft."""
         if previous is not None and previous.id != session.id:
-            self.pane.composer.finish_edit()
+            self._put_draft_aside(previous)
+            self._show_draft(session)
+        elif previous is None:
+            self._show_draft(session)
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
         self.context.refresh()
         if self.task_controller is not None:
             self.task_controller.session_shown(session)
         self.show_session_state()
-        self.pane.composer.edit.setFocus()
+        if self.focusWidget() is not self.sidebar.list:
+            # Opened from the list, the focus stays there so F2 and Delete act on it.
+            self.pane.composer.edit.setFocus()
+
+    def _put_draft_aside(self, session: Session) -> None:
+        """Keep what the composer holds as ``session``'s draft (an edit in progress is
+        abandoned; the draft typed before it is kept)."""
+        composer = self.pane.composer
+        if composer.editing_message_id is not None:
+            draft = composer.take_draft_before_edit()
+            composer.finish_edit()
+        else:
+            draft = composer.content()
+        self._drafts[session.id] = draft
+        self._store_draft(session, draft)
+
+    def _store_draft(self, session: Session | None, draft: Content | None) -> None:
+        """Write the text of ``draft`` with the chat (images stay for this run only)."""
+        if session is None:
+            return
+        self._drafts[session.id] = draft
+        text = content_text(draft).strip() if draft else ""
+        if text != (session.draft or ""):
+            self.tasks.start(self.manager.update_session(session.id, draft=text or None))
+
+    def _show_draft(self, session: Session) -> None:
+        composer = self.pane.composer
+        draft = self._drafts.get(session.id, session.draft)
+        if draft:
+            composer.set_content(draft)
+        else:
+            composer.clear()
 
     def restore_draft(self, content: Content) -> None:
         """Put a message that could not be sent back into the composer."""
@@ -419,6 +508,9 @@ class MainWindow(QMainWindow):
         current = self.chat.current_id
         streaming = current is not None and self.chat.is_streaming(current)
         self.pane.show_streaming(streaming, waiting=self.chat.is_waiting_for_reply())
+        # Esc stops a reply only while one streams; otherwise it stays with the widgets
+        # (leaving an edit, clearing the filter).
+        self.menu_actions.by_name["stopAction"].setEnabled(streaming)
 
     # -- models -----------------------------------------------------------------------------
 
@@ -431,6 +523,11 @@ class MainWindow(QMainWindow):
 
     def _select_model_of_current(self) -> None:
         session = self.chat.current
+        if session is not None and self.registry.is_removed(session.provider):
+            self.pane.composer.show_notice(
+                f"The server this chat used ({session.provider}) was removed; the default "
+                "model answers it now. Choose another model above if you like."
+            )
         if session is not None:
             wanted = (session.provider, session.model) if session.provider else None
             self.pane.model_selector.select(wanted, self.registry.default_choice())
@@ -458,12 +555,148 @@ class MainWindow(QMainWindow):
             on_change=self._settings_changed,
             notify=self._notify,
             tasks=self.tasks,
+            confirm=lambda text: self.confirm(self, "Remove server", text),
             api=self.api,
             parent=self,
         )
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         return dialog
+
+    # -- keyboard and menu commands -----------------------------------------------------
+
+    def rename_current(self) -> None:
+        """Start renaming the open chat in the sidebar (F2 anywhere in the window)."""
+        index = self.sidebar.current_proxy_index()
+        if index.isValid():
+            self.sidebar.list.setFocus()
+            self.sidebar.list.edit(index)
+
+    def delete_current(self) -> None:
+        """Delete the open chat, after the user confirms."""
+        if self.chat.current is not None:
+            self.delete_session(self.chat.current.id)
+
+    def edit_last_message(self) -> None:
+        """Load the open chat's last message of the user into the composer to edit it."""
+        session = self.chat.current
+        if session is None or not self.chat.can_send():
+            return
+        last = next((m for m in reversed(session.history) if m.role == "user"), None)
+        if last is not None:
+            self.pane.composer.begin_edit(last.id, last.content)
+
+    def copy_last_reply(self) -> None:
+        """Copy the open chat's last reply (and say so under the message box)."""
+        session = self.chat.current
+        reply = (
+            next(
+                (m for m in reversed(session.history) if m.role == "assistant"),
+                None,
+            )
+            if session
+            else None
+        )
+        if reply is not None:
+            QGuiApplication.clipboard().setText(content_text(reply.content))
+            self.pane.composer.show_notice("Copied the last reply.")
+            QTimer.singleShot(1500, lambda: self._clear_notice("Copied the last reply."))
+
+    def _clear_notice(self, text: str) -> None:
+        if shiboken6.isValid(self) and self.pane.composer.notice.text() == text:
+            self.pane.composer.show_notice("")
+
+    def focus_chat_list(self) -> None:
+        """Move the keyboard focus to the chat filter and list."""
+        self.sidebar.filter.setFocus()
+
+    def focus_composer(self) -> None:
+        """Move the keyboard focus to the message box."""
+        self.pane.composer.edit.setFocus()
+
+    def _type_into_composer(self, text: str) -> None:
+        # Typing while the chat list has the focus writes the message, as one expects.
+        self.pane.composer.edit.setFocus()
+        self.pane.composer.edit.insertPlainText(text)
+
+    def show_shortcuts(self) -> QDialog:
+        """Open the sheet of every keyboard shortcut (F1, Ctrl+/)."""
+        sheet = ShortcutsSheet(self.menu_actions, self)
+        sheet.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        sheet.open()
+        return sheet
+
+    def presets(self) -> list[dict[str, Any]]:
+        """The saved chat presets (prompt and settings), for File ▸ New Chat from Preset."""
+        from chatdesk.ui.chat_settings_dialog import presets_of
+
+        return presets_of(self.preferences)
+
+    def new_chat_from_preset(self, preset: dict[str, Any]) -> asyncio.Task[Session]:
+        """Start a new chat with ``preset``'s system prompt, temperature and longest reply."""
+        return self.tasks.start(self._create_from_preset(preset))
+
+    async def _create_from_preset(self, preset: dict[str, Any]) -> Session:
+        current = self.chat.current
+        if current is not None and current.kind == "chat" and not current.history:
+            session = current  # an empty chat is the new one, as with New Chat
+        else:
+            session = await self._create_and_open()
+        temperature = preset.get("temperature")
+        max_tokens = preset.get("max_tokens")
+        await self.manager.update_session(
+            session.id,
+            system_prompt=str(preset.get("system_prompt") or "") or None,
+            temperature=float(temperature) if isinstance(temperature, int | float) else None,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        )
+        return session
+
+    def open_chat_settings(self) -> QDialog | None:
+        """Open the open chat's own settings (system prompt, temperature, longest reply)."""
+        from chatdesk.ui.chat_settings_dialog import ChatSettingsDialog
+
+        session = self.chat.current
+        if session is None:
+            return None
+        dialog = ChatSettingsDialog(
+            self.manager, session, self.preferences, self.save_preferences, self.tasks, self
+        )
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    # -- look ---------------------------------------------------------------------------
+
+    def set_theme(self, theme: str) -> None:
+        """Use the Light, Dark or System look from now on (and remember it)."""
+        _, points = look_of(self.preferences.window)
+        remember_look(self.preferences.window, theme, points)
+        self._apply_look()
+
+    def change_text_size(self, steps: int) -> None:
+        """Make text ``steps`` steps larger (smaller when negative; 0: the normal size)."""
+        theme, points = look_of(self.preferences.window)
+        points = None if steps == 0 else stepped(points or self._normal_point_size, steps)
+        remember_look(self.preferences.window, theme, points)
+        self._apply_look()
+
+    def _follow_system_scheme(self, _scheme: object) -> None:
+        if shiboken6.isValid(self) and look_of(self.preferences.window)[0] == "system":
+            self._apply_look()
+
+    def _apply_look(self) -> None:
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):
+            return
+        if not hasattr(self, "_normal_point_size"):
+            self._normal_point_size = app.font().pointSizeF()
+        theme, points = look_of(self.preferences.window)
+        apply_theme(app, theme)
+        apply_point_size(app, points or self._normal_point_size)
+        self.pane.composer.follow_font(app.font())
+        for name, action in self.menu_actions.themes.items():
+            action.setChecked(name == theme)
 
     # -- scheduled tasks -----------------------------------------------------------------
 

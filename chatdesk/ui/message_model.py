@@ -37,6 +37,9 @@ ImageCountRole = Qt.ItemDataRole.UserRole + 3
 IsLastReplyRole = Qt.ItemDataRole.UserRole + 4
 """True for the newest message when it is an assistant reply (it can be regenerated)."""
 
+VersionsRole = Qt.ItemDataRole.UserRole + 5
+"""(shown, of how many) versions of the turn the row's message starts."""
+
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -194,6 +197,9 @@ class MessageListModel(QAbstractListModel):
             return self._versions.get(message.id, 0)
         if role == ImageCountRole:
             return sum(1 for b in message_blocks(message.content) if b.get("type") == "image_url")
+        if role == VersionsRole:
+            assert self._session is not None
+            return self._session.version_of(self._offset + index.row())
         if role == IsLastReplyRole:
             return index.row() == self._count - 1 and message.role == "assistant"
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):

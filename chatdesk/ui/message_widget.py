@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
@@ -36,20 +36,27 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.domain import Message, content_text
+from chatdesk.ui.code_blocks import language_label
 from chatdesk.ui.rendering import (
     ACTION_BAR_HEIGHT,
     ACTION_GAP,
     BUBBLE_PAD_H,
     BUBBLE_PAD_V,
+    CODE_HEADER_HEIGHT,
+    CODE_PAD,
     PART_SPACING,
     ROW_MARGIN_V,
+    CodePart,
     ImagePart,
     MessageLayout,
     MessageRenderer,
     TextPart,
+    code_background,
     user_bubble_colour,
 )
 
+# How long a Copy button says "Copied" after a click.
+COPIED_FEEDBACK_MS = 1500
 # What a summary row offers: show/hide the messages it replaced, edit it, undo it.
 SUMMARY_TOGGLE = "toggle"
 SUMMARY_EDIT = "edit"
@@ -93,6 +100,104 @@ class MessageText(QTextBrowser):
     def wheelEvent(self, event: QWheelEvent) -> None:
         """Let the wheel scroll the chat, not this (never scrollable) block."""
         event.ignore()
+
+
+def flash_copied(button: QToolButton) -> None:
+    """Say "Copied" on ``button`` for a moment, so a click visibly did something."""
+    original = button.property("idleText") or button.text()
+    button.setProperty("idleText", original)
+    button.setText("Copied")
+
+    def restore() -> None:
+        if button.text() == "Copied":
+            button.setText(original)
+
+    QTimer.singleShot(COPIED_FEEDBACK_MS, button, restore)
+
+
+class CodeText(MessageText):
+    """Code lines as written: never wrapped, scrolled sideways when wider than the block."""
+
+    def __init__(self, parent: QWidget) -> None:
+        """An unwrapped text browser; its scroll bar is set by :meth:`set_scrolls`."""
+        super().__init__(parent)
+        self.setLineWrapMode(QTextBrowser.LineWrapMode.NoWrap)
+        self.setObjectName("codeText")
+
+    def set_scrolls(self, scrolls: bool) -> None:
+        """Show the horizontal scroll bar exactly when the layout counted one."""
+        self.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOn
+            if scrolls
+            else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """Sideways wheel moves the code; the vertical wheel scrolls the chat."""
+        delta = event.angleDelta()
+        if abs(delta.x()) > abs(delta.y()) and self.horizontalScrollBar().maximum() > 0:
+            QTextBrowser.wheelEvent(self, event)
+        else:
+            event.ignore()
+
+
+class CodeBlock(QWidget):
+    """A fenced code block: language label and Copy button over the highlighted code."""
+
+    def __init__(self, parent: QWidget) -> None:
+        """An empty block; :meth:`show_code` fills it."""
+        super().__init__(parent)
+        self.setObjectName("codeBlock")
+        self._code = ""
+        self.label = QLabel(self)
+        self.label.setObjectName("codeLanguage")
+        self.copy_button = QToolButton(self)
+        self.copy_button.setObjectName("copyCodeButton")
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy this code")
+        self.copy_button.setAccessibleName("Copy this code")
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.clicked.connect(self._copy)
+        self.text = CodeText(self)
+
+    @property
+    def code(self) -> str:
+        """The code shown, as it would be copied."""
+        return self._code
+
+    def show_code(self, part: CodePart) -> None:
+        """Show ``part``: the label, then its document below, padded inside the block."""
+        self._code = part.code
+        self.label.setText(language_label(part.language))
+        self.text.show_document(part.document)
+        self.text.set_scrolls(part.scrolls)
+        hint = self.copy_button.sizeHint()
+        button_height = min(hint.height(), CODE_HEADER_HEIGHT)
+        top = (CODE_HEADER_HEIGHT - button_height) // 2
+        self.copy_button.setGeometry(
+            part.width - hint.width() - 4, top, hint.width(), button_height
+        )
+        self.label.setGeometry(
+            CODE_PAD, 0, part.width - hint.width() - CODE_PAD - 8, CODE_HEADER_HEIGHT
+        )
+        self.text.setGeometry(
+            CODE_PAD,
+            CODE_HEADER_HEIGHT,
+            part.width - 2 * CODE_PAD,
+            part.height - CODE_HEADER_HEIGHT - CODE_PAD,
+        )
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """A rounded box in the code background colour, a shade darker behind the header."""
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(code_background(self.palette()))
+        painter.drawRoundedRect(self.rect(), 8, 8)
+
+    def _copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._code)
+        flash_copied(self.copy_button)
 
 
 class ImageThumbnail(QLabel):
@@ -209,6 +314,8 @@ class MessageWidget(QWidget):
     # A collapsed long message asks to show more of itself (the view re-lays it out).
     moreRequested = Signal(str)
     branchRequested = Signal(str)
+    # (message id, version number): show that version of the turn this message starts.
+    versionRequested = Signal(str, int)
     # A summary row's actions: (SUMMARY_* action, message id).
     summaryActionRequested = Signal(str, str)
 
@@ -220,13 +327,16 @@ class MessageWidget(QWidget):
         self._message: Message | None = None
         self._layout: MessageLayout | None = None
         self._bubble = Bubble(self)
-        self._parts: list[MessageText | ImageThumbnail] = []
+        self._parts: list[MessageText | ImageThumbnail | CodeBlock] = []
         self._actions = QWidget(self)
         row = QHBoxLayout(self._actions)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
         self._status = QLabel(self._actions)
         self._status.setObjectName("messageStatus")
+        # Discreet facts of a reply: when, which model, how fast.
+        self._facts = QLabel(self._actions)
+        self._facts.setObjectName("replyFacts")
         self._copy = self._action_button("Copy", "Copy this message's text", self._copy_text)
         self._edit = self._action_button(
             "Edit", "Edit this message and send it again", self._request_edit
@@ -242,6 +352,13 @@ class MessageWidget(QWidget):
             "Branch from here: a new chat with the history up to this message",
             self._request_branch,
         )
+        self._version = (1, 1)
+        self._previous = self._action_button("‹", "Show the previous version", self._go_previous)
+        self._previous.setObjectName("previousVersionButton")
+        self._version_label = QLabel(self._actions)
+        self._version_label.setObjectName("versionLabel")
+        self._next = self._action_button("›", "Show the next version", self._go_next)
+        self._next.setObjectName("nextVersionButton")
         self._summary_actions = {
             action: self._action_button(text, tip, functools.partial(self._request_summary, action))
             for action, text, tip in SUMMARY_ACTIONS
@@ -249,25 +366,34 @@ class MessageWidget(QWidget):
         for action, button in self._summary_actions.items():
             button.setObjectName(f"summary{action.capitalize()}Button")
         for widget in (
+            self._previous,
+            self._version_label,
+            self._next,
             self._status,
             self._more,
             self._copy,
             self._edit,
             self._regenerate,
+            self._facts,
             *self._summary_actions.values(),
             self._branch,
         ):
             row.addWidget(widget)
-        muted = self.palette()
-        muted.setColor(
-            QPalette.ColorRole.WindowText,
-            self.palette().color(QPalette.ColorRole.PlaceholderText),
-        )
-        muted.setColor(
-            QPalette.ColorRole.ButtonText,
-            self.palette().color(QPalette.ColorRole.PlaceholderText),
-        )
+        self._mute_actions()
+
+    def _mute_actions(self) -> None:
+        # Only the two text roles are set, so everything else follows a theme switch.
+        muted = QPalette()
+        quiet = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        muted.setColor(QPalette.ColorRole.WindowText, quiet)
+        muted.setColor(QPalette.ColorRole.ButtonText, quiet)
         self._actions.setPalette(muted)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Follow a theme switch: the actions' quiet colour is the new palette's."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._mute_actions()
 
     def _action_button(self, text: str, tip: str, slot: Callable[[], None]) -> QToolButton:
         button = QToolButton(self._actions)
@@ -296,9 +422,17 @@ class MessageWidget(QWidget):
         """The text and image widgets of the message, in content order."""
         return list(self._parts)
 
-    def show_message(self, message: Message, layout: MessageLayout, is_last_reply: bool) -> None:
-        """Show ``message`` laid out as ``layout``."""
+    def show_message(
+        self,
+        message: Message,
+        layout: MessageLayout,
+        is_last_reply: bool,
+        version: tuple[int, int] = (1, 1),
+    ) -> None:
+        """Show ``message`` laid out as ``layout``; ``version`` is (shown, of how many) of
+        the turn it starts, with arrows when there are several."""
         self._message, self._layout = message, layout
+        self._show_version(version, message.status != "streaming")
         is_user = message.role == "user"
         self._bubble.set_user(is_user)
         self._bubble.setGeometry(
@@ -319,10 +453,18 @@ class MessageWidget(QWidget):
                     x = layout.bubble_width - BUBBLE_PAD_H - part.width
                 widget.setFixedSize(part.width, part.height)
                 widget.show_image(self._renderer, part)
+            elif isinstance(part, CodePart) and isinstance(widget, CodeBlock):
+                widget.show_code(part)
             widget.setGeometry(x, y, part.width, part.height)
             y += part.height + PART_SPACING
-        self._status.setText(STATUS_LABELS.get(message.status, ""))
+        self._status_text = STATUS_LABELS.get(message.status, "")
+        self._status.setText(self._status_text)
+        self._status.setToolTip(self._status_text)
         self._status.setVisible(message.status in STATUS_LABELS)
+        facts = reply_facts(message) if message.status != "streaming" else ""
+        self._facts.setText(facts)
+        self._facts.setToolTip(facts)
+        self._facts.setVisible(bool(facts))
         self._edit.setVisible(is_user)
         self._regenerate.setVisible(
             is_last_reply and message.status not in ("streaming",) and not is_user
@@ -341,7 +483,7 @@ class MessageWidget(QWidget):
         self._place_actions(layout, is_user)
 
     def _ensure_part_widgets(self, layout: MessageLayout) -> None:
-        kinds = [MessageText if isinstance(p, TextPart) else ImageThumbnail for p in layout.parts]
+        kinds = [_WIDGET_KINDS[type(p)] for p in layout.parts]
         if [type(w) for w in self._parts] == kinds:
             return
         for widget in self._parts:
@@ -349,14 +491,29 @@ class MessageWidget(QWidget):
         self._parts = []
         for kind in kinds:
             widget = kind(self._bubble)
-            if isinstance(widget, MessageText):
+            if type(widget) is MessageText:
                 widget.setFont(self._renderer.font)
             widget.show()
             self._parts.append(widget)
 
     def _place_actions(self, layout: MessageLayout, is_user: bool) -> None:
         hint = self._actions.sizeHint()
-        width = max(hint.width(), 1)
+        x = layout.bubble_x + layout.bubble_width - hint.width() if is_user else layout.bubble_x + 6
+        room = layout.row_width - max(0, x) - 4
+        if hint.width() > room:
+            # A narrow window: the note and the facts give way (elided, the whole text in
+            # their tooltips) so the buttons stay on screen.
+            for label in (self._facts, self._status):
+                if label.isVisible() and self._actions.sizeHint().width() > room:
+                    excess = self._actions.sizeHint().width() - room
+                    keep = max(0, label.sizeHint().width() - excess)
+                    label.setText(
+                        label.fontMetrics().elidedText(
+                            label.toolTip() or label.text(), Qt.TextElideMode.ElideRight, keep
+                        )
+                    )
+            hint = self._actions.sizeHint()
+        width = max(min(hint.width(), room), 1)
         x = layout.bubble_x + layout.bubble_width - width if is_user else layout.bubble_x + 6
         y = ROW_MARGIN_V + layout.bubble_height + ACTION_GAP
         self._actions.setGeometry(QRect(QPoint(max(0, x), y), QSize(width, ACTION_BAR_HEIGHT)))
@@ -364,6 +521,26 @@ class MessageWidget(QWidget):
     def _copy_text(self) -> None:
         if self._message is not None:
             QGuiApplication.clipboard().setText(content_text(self._message.content))
+            flash_copied(self._copy)
+
+    def _show_version(self, version: tuple[int, int], enabled: bool) -> None:
+        self._version = version
+        shown, total = version
+        several = total > 1
+        for widget in (self._previous, self._version_label, self._next):
+            widget.setVisible(several)
+        self._version_label.setText(f"{shown}/{total}")
+        self._version_label.setAccessibleName(f"Version {shown} of {total}")
+        self._previous.setEnabled(enabled and shown > 1)
+        self._next.setEnabled(enabled and shown < total)
+
+    def _go_previous(self) -> None:
+        if self._message is not None and self._version[0] > 1:
+            self.versionRequested.emit(self._message.id, self._version[0] - 1)
+
+    def _go_next(self) -> None:
+        if self._message is not None and self._version[0] < self._version[1]:
+            self.versionRequested.emit(self._message.id, self._version[0] + 1)
 
     def _request_edit(self) -> None:
         if self._message is not None:
@@ -388,3 +565,28 @@ class MessageWidget(QWidget):
     def set_highlighted(self, highlighted: bool) -> None:
         """Mark this message as the one a search or find led to."""
         self._bubble.set_highlighted(highlighted)
+
+
+_WIDGET_KINDS: dict[type, type[MessageText | ImageThumbnail | CodeBlock]] = {
+    TextPart: MessageText,
+    ImagePart: ImageThumbnail,
+    CodePart: CodeBlock,
+}
+
+
+def reply_facts(message: Message) -> str:
+    """A reply's facts in a few words: "14:05 · model · 2.1 s · 35 tokens/s" (or "")."""
+    meta = message.meta
+    if message.role != "assistant" or not meta:
+        return ""
+    parts = [message.created_at.astimezone().strftime("%H:%M")]
+    if meta.get("model"):
+        parts.append(str(meta["model"]))
+    seconds = meta.get("seconds")
+    if isinstance(seconds, int | float):
+        parts.append(f"{seconds:.1f} s")
+    speed = meta.get("tokens_per_second")
+    if isinstance(speed, int | float):
+        approx = "≈" if meta.get("tokens_estimated") else ""
+        parts.append(f"{approx}{speed:.0f} tokens/s")
+    return " · ".join(parts)

@@ -26,10 +26,13 @@ from PySide6.QtGui import (
     QTextDocument,
     QTextFormat,
     QTextFrameFormat,
+    QTextOption,
     QTextTable,
 )
+from PySide6.QtWidgets import QApplication, QStyle
 
 from chatdesk.domain import Content, Message, parse_image_data_url
+from chatdesk.ui.code_blocks import fill_code_document, split_code_blocks
 from chatdesk.ui.context_rows import display_blocks
 
 # Geometry shared by the layout computation and the widget that shows it; both must
@@ -46,6 +49,9 @@ USER_BUBBLE_FRACTION = 0.8
 THUMBNAIL_MAX_WIDTH = 360
 THUMBNAIL_MAX_HEIGHT = 280
 MIN_BUBBLE_CONTENT_WIDTH = 24
+# A code block: a header line (language, Copy) above the code, which is padded inside.
+CODE_HEADER_HEIGHT = 26
+CODE_PAD = 8
 
 # A text block longer than COLLAPSED_CHARS shows collapsed, its start only, with "Show
 # more", which reveals SHOW_MORE_CHARS more each time. Laying text out costs time in
@@ -81,9 +87,28 @@ class ImagePart:
     url: str
     width: int
     height: int
+    hidden_chars: int = 0
 
 
-Part = TextPart | ImagePart
+@dataclass(slots=True)
+class CodePart:
+    """A fenced code block: highlighted, unwrapped code under a language label.
+
+    ``scrolls`` says whether its lines are wider than the block, so it shows a
+    horizontal scroll bar (counted in ``height``).
+    """
+
+    document: QTextDocument
+    code: str
+    language: str
+    width: int
+    height: int
+    scrolls: bool
+    # Characters of the block not shown (collapsed behind "Show more").
+    hidden_chars: int = 0
+
+
+Part = TextPart | ImagePart | CodePart
 
 
 @dataclass(slots=True)
@@ -104,7 +129,7 @@ class MessageLayout:
     @property
     def hidden_chars(self) -> int:
         """Characters collapsed behind "Show more", over all text parts."""
-        return sum(p.hidden_chars for p in self.parts if isinstance(p, TextPart))
+        return sum(p.hidden_chars for p in self.parts if isinstance(p, TextPart | CodePart))
 
     @property
     def height(self) -> int:
@@ -153,15 +178,48 @@ def mix_colours(a: QColor, b: QColor, amount: float) -> QColor:
 
 def build_document(text: str, font: QFont, palette: QPalette) -> QTextDocument:
     """A Markdown document of ``text`` with code blocks set apart by a background."""
+    document = _empty_document(font)
+    fill_document(document, text, palette)
+    return document
+
+
+def _empty_document(font: QFont) -> QTextDocument:
     document = QTextDocument()
     document.setDefaultFont(font)
     document.setDocumentMargin(0)
-    # A word longer than the line (a pasted hash, base64, minified code) breaks anywhere
+    # A word longer than the line (a URL, a hash, base64, minified code) breaks anywhere
     # instead of running off the side.
     option = document.defaultTextOption()
-    option.setWrapMode(option.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
     document.setDefaultTextOption(option)
-    fill_document(document, text, palette)
+    return document
+
+
+def code_font(font: QFont) -> QFont:
+    """The fixed-pitch font code is set in, at the size of ``font``."""
+    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    mono.setFamilies([mono.family(), "monospace"])
+    if font.pointSizeF() > 0:
+        mono.setPointSizeF(font.pointSizeF())
+    return mono
+
+
+def build_code_document(code: str, language: str, font: QFont, palette: QPalette) -> QTextDocument:
+    """An unwrapped, highlighted document of ``code`` in a fixed-pitch version of ``font``."""
+    document = QTextDocument()
+    document.setDefaultFont(code_font(font))
+    document.setDocumentMargin(0)
+    option = document.defaultTextOption()
+    option.setWrapMode(QTextOption.WrapMode.NoWrap)
+    document.setDefaultTextOption(option)
+    fill_code_document(document, code, language, palette)
+    return document
+
+
+def build_plain_document(text: str, font: QFont) -> QTextDocument:
+    """``text`` as typed: every line break kept, nothing read as Markdown."""
+    document = _empty_document(font)
+    document.setPlainText(text)
     return document
 
 
@@ -320,7 +378,7 @@ class MessageRenderer:
         self.font = chat_font(font)
         self.palette = palette
         self.images = ImageCache()
-        self._documents: OrderedDict[tuple[str, int], tuple[int, str, QTextDocument]] = (
+        self._documents: OrderedDict[tuple[str, int, int], tuple[int, str, str, QTextDocument]] = (
             OrderedDict()
         )
         # One entry per message (its latest version and width): the view asks for row
@@ -331,6 +389,10 @@ class MessageRenderer:
         # Summaries shown expanded: their id -> the original messages (a change must bump
         # the message's version, as any content change does).
         self.expanded: dict[str, list[Message]] = {}
+
+    def set_font(self, font: QFont) -> None:
+        """Adopt a new font (the text size changed); call set_palette or clear() after."""
+        self.font = chat_font(font)
 
     def set_palette(self, palette: QPalette) -> None:
         """Adopt a new palette (light/dark switch): every document is restyled."""
@@ -358,28 +420,102 @@ class MessageRenderer:
         self._layouts[message.id] = (version, row_width, found)
         return found
 
-    def document(self, message_id: str, index: int, version: int, text: str) -> QTextDocument:
-        """The document of text block ``index``, re-filled (same object) when text changed.
+    def document(
+        self,
+        message_id: str,
+        index: int,
+        version: int,
+        text: str,
+        *,
+        kind: str = "markdown",
+        segment: int = 0,
+    ) -> QTextDocument:
+        """The document of segment ``segment`` of text block ``index``, re-filled (same
+        object) when its text changed.
 
+        ``kind`` is "markdown", "plain" (a user's text, line breaks kept) or "code:<lang>".
         Keeping the object means a widget already showing it updates by itself.
         """
-        key = (message_id, index)
+        key = (message_id, index, segment)
         entry = self._documents.get(key)
-        if entry is not None:
+        if entry is not None and entry[1] == kind:
             self._documents.move_to_end(key)
-            cached_version, cached_text, document = entry
+            cached_version, _kind, cached_text, document = entry
             # Same version, other length: more of a collapsed message is shown now.
             if cached_version == version and len(cached_text) == len(text):
                 return document
             if cached_text != text:
-                fill_document(document, text, self.palette)
-            self._documents[key] = (version, text, document)
+                self._fill(document, kind, text)
+            self._documents[key] = (version, kind, text, document)
             return document
-        document = build_document(text, self.font, self.palette)
-        self._documents[key] = (version, text, document)
+        document = self._build(kind, text)
+        self._documents[key] = (version, kind, text, document)
         while len(self._documents) > _DOCUMENT_CACHE_SIZE:
             self._documents.popitem(last=False)
         return document
+
+    def _build(self, kind: str, text: str) -> QTextDocument:
+        if kind.startswith("code:"):
+            return build_code_document(text, kind[5:], self.font, self.palette)
+        if kind == "plain":
+            return build_plain_document(text, self.font)
+        return build_document(text, self.font, self.palette)
+
+    def _fill(self, document: QTextDocument, kind: str, text: str) -> None:
+        if kind.startswith("code:"):
+            fill_code_document(document, text, kind[5:], self.palette)
+        elif kind == "plain":
+            document.setPlainText(text)
+        else:
+            fill_document(document, text, self.palette)
+
+    def _text_parts(
+        self,
+        message: Message,
+        index: int,
+        version: int,
+        text: str,
+        content_max: int,
+        hidden: int = 0,
+    ) -> list[Part]:
+        """A text block as parts: the user's text as typed; a reply's prose and code.
+
+        ``hidden`` (characters collapsed behind "Show more") goes on the last part.
+        """
+        is_user = message.role == "user"
+        if is_user:
+            segments = [(0, "plain", text)]
+        else:
+            segments = [
+                (n, f"code:{s.language}" if s.is_code else "markdown", s.text)
+                for n, s in enumerate(split_code_blocks(text))
+            ]
+        parts: list[Part] = []
+        for n, kind, segment_text in segments:
+            shown_text = segment_text
+            if len(shown_text) > _LONGEST_SHOWN_LINE:
+                shown_text = _split_long_lines(shown_text)
+            document = self.document(message.id, index, version, shown_text, kind=kind, segment=n)
+            if kind.startswith("code:"):
+                inner = content_max - 2 * CODE_PAD
+                scrolls = math.ceil(document.idealWidth()) > inner
+                bar = _scroll_bar_extent() if scrolls else 0
+                height = CODE_HEADER_HEIGHT + math.ceil(document.size().height()) + CODE_PAD + bar
+                parts.append(
+                    CodePart(document, segment_text, kind[5:], content_max, height, scrolls)
+                )
+                continue
+            measured = wrapped_at(document, content_max)
+            width = content_max
+            if is_user:
+                width = max(
+                    MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(measured.idealWidth()) + 1)
+                )
+                measured = wrapped_at(measured, width)
+            parts.append(TextPart(document, width, math.ceil(measured.size().height())))
+        if parts and hidden:
+            parts[-1].hidden_chars = hidden
+        return parts
 
     def _compute(self, message: Message, version: int, row_width: int) -> MessageLayout:
         column = max(
@@ -403,21 +539,13 @@ class MessageRenderer:
                 text = f"[Image]({url})"
             else:
                 text = block.get("text", "")
+            # A long block shows collapsed (its start, then "Show more"); the cut is made
+            # before code fences are found, so an open fence runs to the cut.
             shown = self._shown.get(message.id, COLLAPSED_CHARS)
             hidden = max(0, len(text) - shown)
             if hidden:
                 text = text[:shown] + "…"
-            if len(text) > _LONGEST_SHOWN_LINE:
-                text = _split_long_lines(text)
-            document = self.document(message.id, index, version, text)
-            measured = wrapped_at(document, content_max)
-            width = content_max
-            if is_user:
-                width = max(
-                    MIN_BUBBLE_CONTENT_WIDTH, min(content_max, math.ceil(measured.idealWidth()) + 1)
-                )
-                measured = wrapped_at(measured, width)
-            parts.append(TextPart(document, width, math.ceil(measured.size().height()), hidden))
+            parts.extend(self._text_parts(message, index, version, text, content_max, hidden))
         content_width = max([p.width for p in parts] + [MIN_BUBBLE_CONTENT_WIDTH])
         content_height = sum(p.height for p in parts) + PART_SPACING * max(0, len(parts) - 1)
         bubble_width = (content_width if is_user else content_max) + 2 * BUBBLE_PAD_H
@@ -429,3 +557,8 @@ class MessageRenderer:
             bubble_height=content_height + 2 * BUBBLE_PAD_V,
             parts=parts,
         )
+
+
+def _scroll_bar_extent() -> int:
+    """The height of a horizontal scroll bar in the application's style."""
+    return QApplication.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)

@@ -63,14 +63,17 @@ class ServerSettingsBox(QGroupBox):
         *,
         on_change: Callable[[], None],
         notify: Callable[[str], None] | None = None,
+        confirm: Callable[[str], bool] | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        """The box over ``settings``; server tasks run in ``tasks``."""
+        """The box over ``settings``; server tasks run in ``tasks``; ``confirm`` asks the
+        user a yes/no question (removing a server)."""
         super().__init__("OpenAI-compatible servers", parent)
         self._settings = settings
         self._tasks = tasks
         self._on_change = on_change
         self._notify = notify
+        self._confirm = confirm
         self.server_list = QListWidget()
         self.server_list.setObjectName("serverList")
         self.server_list.setMaximumHeight(110)
@@ -189,6 +192,12 @@ class ServerSettingsBox(QGroupBox):
     def remove_selected(self) -> None:
         """Remove the selected server and its stored key."""
         url = self._selected_url()
+        known = self._settings.preferences.server(url) if url else None
+        if known is None:
+            return
+        question = f"Remove {known.label} and its key? Chats set to it will use the default model."
+        if self._confirm is not None and not self._confirm(question):
+            return
         server = self._settings.remove_server(url) if url else None
         if server is None:
             return

@@ -11,8 +11,10 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     Qt,
     Signal,
 )
@@ -54,6 +56,8 @@ class SessionListView(QListView):
     """
 
     deletePressed = Signal()
+    # Text typed while the list has the focus (meant for the message box).
+    textTyped = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         """An empty list view."""
@@ -86,6 +90,18 @@ class SessionListView(QListView):
             self.state() != QAbstractItemView.State.EditingState
         ):
             self.deletePressed.emit()
+            return
+        typed = event.text()
+        plain = not event.modifiers() & ~(
+            Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.KeypadModifier
+        )
+        if (
+            plain
+            and typed.isprintable()
+            and typed.strip()
+            and self.state() != QAbstractItemView.State.EditingState
+        ):
+            self.textTyped.emit(typed)
             return
         self._as_user_input(super().keyPressEvent, event)
 
@@ -139,10 +155,7 @@ class SessionSidebar(QWidget):
         self.list.setBatchSize(200)
         self.list.setMouseTracking(True)
         self.list.setFrameShape(QListView.Shape.NoFrame)
-        # The list blends into the sidebar panel; rows draw their own hover/selection.
-        panel = self.list.palette()
-        panel.setColor(QPalette.ColorRole.Base, panel.color(QPalette.ColorRole.Window))
-        self.list.setPalette(panel)
+        self._blend_list_into_panel()
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setEditTriggers(
@@ -166,6 +179,7 @@ class SessionSidebar(QWidget):
             signal.connect(self._keep_open_session_current)
         self.new_button.clicked.connect(self.newSessionRequested)
         self.empty_label = QLabel("No chats match")
+        self.empty_label.setObjectName("noChatsMatchLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setEnabled(False)
         self.empty_label.hide()
@@ -190,8 +204,35 @@ class SessionSidebar(QWidget):
         layout.setSpacing(8)
         layout.addLayout(top)
         layout.addWidget(self.filter)
-        layout.addWidget(self.list, 1)
+        # Just under the filter, where the list's first rows would be: where one looks.
         layout.addWidget(self.empty_label)
+        layout.addWidget(self.list, 1)
+        self.filter.installEventFilter(self)
+
+    def _blend_list_into_panel(self) -> None:
+        # The list blends into the sidebar panel; rows draw their own hover/selection.
+        panel = QPalette()
+        panel.setColor(QPalette.ColorRole.Base, self.palette().color(QPalette.ColorRole.Window))
+        self.list.setPalette(panel)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Follow a theme switch: the list's background is the panel's new colour."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._blend_list_into_panel()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Esc in a filter that holds text clears it (and shows every chat again)."""
+        if (
+            watched is self.filter
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+            and self.filter.text()
+        ):
+            self.filter.clear()
+            return True
+        return super().eventFilter(watched, event)
 
     def add_section(self, section: QWidget) -> None:
         """Put another section (the scheduled tasks) below the chat list."""
@@ -241,6 +282,10 @@ class SessionSidebar(QWidget):
             if 0 <= candidate < count:
                 return model.index(candidate, 0).data(SessionIdRole)
         return None
+
+    def current_proxy_index(self) -> QModelIndex:
+        """The list index of the open chat (invalid when the filter hides it)."""
+        return self._proxy_index(self._open_id)
 
     def _proxy_index(self, session_id: str | None) -> QModelIndex:
         row = self.model.row_of(session_id) if session_id else None

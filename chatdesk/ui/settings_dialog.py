@@ -67,6 +67,7 @@ class SettingsDialog(QDialog):
         on_change: Callable[[], None] | None = None,
         notify: Callable[[str], None] | None = None,
         tasks: TaskSet | None = None,
+        confirm: Callable[[str], bool] | None = None,
         api: LocalApiService | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -89,7 +90,11 @@ class SettingsDialog(QDialog):
         self._choices: list[ModelChoice] = []
 
         self.servers = ServerSettingsBox(
-            self._settings, self._tasks, on_change=self._servers_changed, notify=notify
+            self._settings,
+            self._tasks,
+            on_change=self._servers_changed,
+            notify=notify,
+            confirm=confirm,
         )
         # The server box's parts, by the names the dialog has always offered.
         self.server_list = self.servers.server_list

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from chatdesk.domain import Task
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.scheduler import TaskScheduler
-from chatdesk.storage.database import StorageError
+from chatdesk.storage.errors import StorageError
 
 DEFAULT_MODEL_LABEL = "Default model"
 SCHEDULE_PLACEHOLDER = "0 8 * * 1-5  ·  every 30 m  ·  2026-12-24 08:00"

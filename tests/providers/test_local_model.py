@@ -305,3 +305,15 @@ async def test_a_reply_cut_off_by_closing_the_model_is_stored_as_cancelled(
     assert reply.role == "assistant" and reply.content == "".join(received)
     assert reply.status == "cancelled"
     await provider.close()
+
+
+async def test_the_model_keeps_its_whole_context_in_a_quantised_cache(
+    provider: LocalModelProvider,
+) -> None:
+    # Memory (issue #13): the KV cache is 4-bit keys and values, not f16, and the context
+    # is not shrunk to save it.
+    await provider.load(warm_up=False)
+    llm = provider._llm
+    assert llm is not None
+    assert llm.n_ctx() == provider.n_ctx == 4096
+    assert (llm.context_params.type_k, llm.context_params.type_v) == (2, 2)
