@@ -261,7 +261,10 @@ async def open_database(
     )
     try:
         await _migrate(engine, path, migrations, adopt=identity == "unmarked")
-        await _check_columns(engine, path)
+        if len(migrations) >= len(MIGRATIONS):
+            # tables.py describes the schema all of MIGRATIONS build; an older schema
+            # (tests build one to upgrade it) is not damaged for lacking newer tables.
+            await _check_columns(engine, path)
     except DBAPIError as exc:
         await engine.dispose()
         raise storage_error(path, exc) from exc
