@@ -662,6 +662,7 @@ class SessionManager:
 
             async def unit() -> VersionRef:
                 async with self._transaction() as conn:
+                    await self._check_known_rows(conn, session)
                     ref = await version_rows.store_tail(
                         conn, session_id, after, [m.id for m in tail]
                     )
@@ -706,6 +707,7 @@ class SessionManager:
 
             async def unit() -> None:
                 async with self._transaction() as conn:
+                    await self._check_known_rows(conn, session)
                     kept = None
                     if tail:
                         kept = await version_rows.store_tail(
