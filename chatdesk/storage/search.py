@@ -102,7 +102,9 @@ def match_expression(query: str, *, column: str | None = None, prefix: bool = Tr
     brackets and the like are plain text, never FTS syntax) and all must match; the last
     term also matches as a prefix, so results come as the user types.
     """
-    terms = [t for t in query.split() if _WORD.search(t)]
+    # FTS5 ends a quoted string at a NUL character ("unterminated string"); no word
+    # contains one, so it separates terms like a space.
+    terms = [t for t in query.replace("\x00", " ").split() if _WORD.search(t)]
     if not terms:
         return None
     quoted = ['"' + t.replace('"', '""') + '"' for t in terms]
