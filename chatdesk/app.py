@@ -28,15 +28,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from chatdesk import __version__
 from chatdesk.api.service import LocalApiService
-from chatdesk.chat import ChatEngine
 from chatdesk.cli import run_subcommand
-from chatdesk.context import ContextWindows, model_key
 from chatdesk.domain import content_text
 from chatdesk.instance import DataFolderInUseError, InstanceLock, ask_to_activate, read_holder
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.local import LocalModelProvider
 from chatdesk.providers.registry import ProviderRegistry
-from chatdesk.runtime import run_preferences
+from chatdesk.runtime import build_engine, run_preferences
 from chatdesk.scheduler import TaskScheduler
 from chatdesk.secrets import SecretStore
 from chatdesk.sessions import SessionManager
@@ -133,25 +131,7 @@ async def run(app: QApplication, options: StartupOptions, lock: InstanceLock | N
         move_url_secrets(preferences, secrets, lambda: save(options.preferences_path))
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
 
-    def remember_window(key: str, limit: int) -> None:
-        # Already in preferences.learned_context_windows (the dict the windows use).
-        try:
-            save(options.preferences_path)
-        except OSError as exc:
-            log.warning("could not save the context window learned for %s: %s", key, exc)
-
-    windows = ContextWindows(
-        preferences.context_window,
-        learned=preferences.learned_context_windows,
-        on_learned=remember_window,
-    )
-    engine = ChatEngine(
-        manager,
-        registry.resolve_default()[0],
-        resolve_provider=registry.resolve,
-        context_windows=windows,
-        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
-    )
+    engine = build_engine(manager, registry, preferences, lambda: save(options.preferences_path))
     api = LocalApiService(manager, engine, registry)
     closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

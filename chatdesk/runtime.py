@@ -74,6 +74,39 @@ class Core:
         await self.manager.close()
 
 
+def build_engine(
+    manager: SessionManager,
+    registry: ProviderRegistry,
+    preferences: Preferences,
+    save_preferences: Callable[[], None],
+) -> ChatEngine:
+    """The one ChatEngine of a process, as both the window and ``serve`` build it.
+
+    It uses the context windows and the tools switch set per model in Settings, and
+    keeps the windows servers state in their errors (saved with the preferences).
+    """
+
+    def remember_window(key: str, limit: int) -> None:
+        # Already in preferences.learned_context_windows (the dict the windows use).
+        try:
+            save_preferences()
+        except OSError as exc:
+            log.warning("could not save the context window learned for %s: %s", key, exc)
+
+    windows = ContextWindows(
+        preferences.context_window,
+        learned=preferences.learned_context_windows,
+        on_learned=remember_window,
+    )
+    return ChatEngine(
+        manager,
+        registry.resolve_default()[0],
+        resolve_provider=registry.resolve,
+        context_windows=windows,
+        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
+    )
+
+
 async def open_core(options: StartupOptions) -> Core:
     """Open the database and build the registry and engine for ``options``.
 
@@ -84,27 +117,7 @@ async def open_core(options: StartupOptions) -> Core:
     secrets = SecretStore(options.preferences_path)
     registry = ProviderRegistry(preferences, secrets, runtime_keys=runtime_keys)
 
-    def remember_window(key: str, limit: int) -> None:
-        # Already in preferences.learned_context_windows (the dict the windows use).
-        try:
-            save(options.preferences_path)
-        except OSError as exc:
-            log.warning("could not save the context window learned for %s: %s", key, exc)
-
-    # As the window does: the windows and tools switch set per model in Settings, and
-    # the windows servers stated, kept across runs.
-    windows = ContextWindows(
-        preferences.context_window,
-        learned=preferences.learned_context_windows,
-        on_learned=remember_window,
-    )
-    engine = ChatEngine(
-        manager,
-        registry.resolve_default()[0],
-        resolve_provider=registry.resolve,
-        context_windows=windows,
-        tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
-    )
+    engine = build_engine(manager, registry, preferences, lambda: save(options.preferences_path))
     return Core(
         manager=manager,
         registry=registry,
