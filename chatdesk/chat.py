@@ -47,10 +47,13 @@ from chatdesk.domain import DEFAULT_TITLE, Content, Message, Session, content_te
 from chatdesk.providers.base import (
     CANCELLED_FINISH,
     ContextTooLongError,
+    ImagesNotSupportedError,
     Provider,
     ProviderError,
     ServerError,
     Usage,
+    holds_images,
+    text_only_messages,
 )
 from chatdesk.sessions import SessionBusyError as SessionBusyError  # re-exported
 from chatdesk.sessions import SessionManager, SessionNotFoundError
@@ -191,13 +194,18 @@ class ChatEngine:
         generation_options: dict[str, Any] | None = None,
         context_windows: ContextWindows | None = None,
         tools_enabled: Callable[[Provider, str | None], bool] | None = None,
+        reads_images: Callable[[Provider, str | None], bool | None] | None = None,
+        on_images_refused: Callable[[str], None] | None = None,
     ) -> None:
         """``provider`` answers sessions with no provider of their own; ``resolve_provider``
         maps a session to its (provider, model) when sessions may choose.
 
         ``context_windows`` knows each model's window (the app gives it the windows set in
         Settings); ``tools_enabled`` says whether a model may be offered tools (Settings'
-        switch; servers that take tools get them by default).
+        switch; servers that take tools get them by default). ``reads_images`` says
+        whether a model sees images (False: images are replaced by a note before sending;
+        the window warns first); ``on_images_refused`` hears of a model whose server
+        refused images, by its :func:`model_key`.
         """
         self._manager = manager
         self._provider = provider
@@ -210,6 +218,10 @@ class ChatEngine:
         self._titles: set[asyncio.Task[None]] = set()
         self._windows = context_windows or ContextWindows()
         self._tools_enabled = tools_enabled or (lambda provider, model: True)
+        self._reads_images = reads_images or (
+            lambda provider, model: provider.reported_image_input(model)
+        )
+        self._on_images_refused = on_images_refused or (lambda key: None)
         # Models whose server refused a request with tools.
         self._no_tools: set[str] = set()
         self._tools = SessionTools(
@@ -423,6 +435,8 @@ class ChatEngine:
             )
             if turn.stopped():
                 return  # Stop pressed while the context was being compacted
+            if holds_images(context) and self._reads_images(provider, model) is False:
+                context = text_only_messages(context)
             options = {**self._options, **_chat_options(session)}
             if offered:
                 options["tools"] = self._tools.definitions()
@@ -457,6 +471,8 @@ class ChatEngine:
                 self._no_tools.add(key)
                 tools = False
                 continue
+            if isinstance(error, ImagesNotSupportedError) and holds_images(context):
+                self._on_images_refused(key)
             if isinstance(error, ProviderError):
                 raise error
             if error is not None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from chatdesk.domain import Message, Session, content_text
 from chatdesk.providers.base import ContextTooLongError, Provider
+from chatdesk.providers.base import model_key as model_key  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +66,6 @@ SUMMARY_INSTRUCTIONS = (
     "continue it. Write plain sentences, no preamble."
 )
 SUMMARY_PREFIX = "Summary of the earlier conversation:"
-
-
-def model_key(provider: Provider, model: str | None) -> str:
-    """One name for a provider's model, for remembering what was learned about it.
-
-    The same as the Settings' ``model_settings_key(provider id, model)``: a server's
-    base URL and model name, or ``local`` and the .gguf path (none for the bundled one).
-    """
-    where = getattr(provider, "base_url", None) or provider.name
-    return f"{where} {model or provider.model or ''}".strip()
 
 
 def reply_reserve(window: int, max_tokens: object = None) -> int:

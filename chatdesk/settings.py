@@ -161,6 +161,10 @@ class Preferences:
     tools_off: list[str] = field(default_factory=list)
     # Windows servers stated in their "context too long" errors, remembered per model.
     learned_context_windows: dict[str, int] = field(default_factory=dict)
+    # Per model: whether it sees images, as the user set it (absent: as its server
+    # reports), and the models whose server refused images once.
+    image_input: dict[str, bool] = field(default_factory=dict)
+    learned_text_only: list[str] = field(default_factory=list)
 
     # What went wrong reading the file (each a sentence); shown or logged, never saved.
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
@@ -201,6 +205,10 @@ class Preferences:
             context_windows=_context_windows(raw.get("context_windows")),
             tools_off=[str(k) for k in raw.get("tools_off") or [] if isinstance(k, str)],
             learned_context_windows=_context_windows(raw.get("learned_context_windows")),
+            image_input=_switches(raw.get("image_input")),
+            learned_text_only=_strings(
+                raw.get("learned_text_only", []), "learned_text_only", problems
+            ),
         )
         for problem in problems:
             log.warning("settings: %s", problem)
@@ -224,6 +232,8 @@ class Preferences:
             "context_windows": self.context_windows,
             "tools_off": self.tools_off,
             "learned_context_windows": self.learned_context_windows,
+            "image_input": self.image_input,
+            "learned_text_only": self.learned_text_only,
         }
         try:
             existing = load_json_object(path)
@@ -465,6 +475,13 @@ def _context_windows(raw: object) -> dict[str, int]:
         for k, v in raw.items()
         if isinstance(v, int) and not isinstance(v, bool) and v > 0
     }
+
+
+def _switches(raw: object) -> dict[str, bool]:
+    """The per-model on/off switches of settings.json, dropping anything not a bool."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, bool)}
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:

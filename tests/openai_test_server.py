@@ -82,6 +82,12 @@ class OpenAITestServer:
         # Where the window is reported: None, "models" (vLLM's max_model_len), "llama.cpp"
         # (/props), "lmstudio" (/api/v0/models/<id>) or "ollama" (/api/show).
         self.report_window: str | None = None
+        # Where whether the model sees images is reported, the same places ("models" is
+        # OpenRouter's architecture.input_modalities), and what is reported.
+        self.report_images: str | None = None
+        self.sees_images = False
+        # A request holding an image gets llama.cpp's 500 for a model without a projector.
+        self.refuse_images = False
         # Tool calls to stream instead of text, one list per request that offers tools:
         # each call is {"name": ..., "arguments": "<json text>"}.
         self.tool_call_script: list[list[dict[str, str]]] = []
@@ -225,6 +231,13 @@ class OpenAITestServer:
                 "invalid_request_error",
                 param="stream_options",
             )
+        if self.refuse_images and _holds_image(body):
+            return _error(
+                500,
+                "image input is not supported - hint: if this is unexpected, you may need "
+                "to provide the mmproj",
+                "server_error",
+            )
         if self.reject_tools and body.get("tools"):
             return _error(
                 400, "This model does not support tools.", "invalid_request_error", param="tools"
@@ -263,26 +276,44 @@ class OpenAITestServer:
             code="context_length_exceeded",
         )
 
+    def _reports(self, where: str) -> tuple[bool, bool]:
+        """Whether the endpoint ``where`` reports the window, and whether images."""
+        window = self.report_window == where and self.context_window is not None
+        return window, self.report_images == where
+
     async def _props(self, request: web.Request) -> web.StreamResponse:
-        if self.report_window != "llama.cpp" or self.context_window is None:
+        window, images = self._reports("llama.cpp")
+        if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
-        return web.json_response({"default_generation_settings": {"n_ctx": self.context_window}})
+        props: dict[str, Any] = {}
+        if window:
+            props["default_generation_settings"] = {"n_ctx": self.context_window}
+        if images:
+            props["modalities"] = {"vision": self.sees_images, "audio": False}
+        return web.json_response(props)
 
     async def _lm_studio_model(self, request: web.Request) -> web.StreamResponse:
-        if self.report_window != "lmstudio" or self.context_window is None:
+        window, images = self._reports("lmstudio")
+        if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
         model = request.match_info["model"]
-        return web.json_response({"id": model, "max_context_length": self.context_window})
+        info: dict[str, Any] = {"id": model}
+        if window:
+            info["max_context_length"] = self.context_window
+        if images:
+            info["type"] = "vlm" if self.sees_images else "llm"
+        return web.json_response(info)
 
     async def _ollama_show(self, request: web.Request) -> web.StreamResponse:
-        if self.report_window != "ollama" or self.context_window is None:
+        window, images = self._reports("ollama")
+        if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
-        return web.json_response(
-            {
-                "parameters": "temperature 0.7",
-                "model_info": {"llama.context_length": self.context_window},
-            }
-        )
+        info: dict[str, Any] = {"parameters": "temperature 0.7"}
+        if window:
+            info["model_info"] = {"llama.context_length": self.context_window}
+        if images:
+            info["capabilities"] = ["completion", "vision"] if self.sees_images else ["completion"]
+        return web.json_response(info)
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         self.model_requests.append(dict(request.headers))
@@ -295,6 +326,10 @@ class OpenAITestServer:
         if self.report_window == "models" and self.context_window is not None:
             for entry in data:
                 entry["max_model_len"] = self.context_window
+        if self.report_images == "models":
+            modalities = ["text", "image"] if self.sees_images else ["text"]
+            for entry in data:
+                entry["architecture"] = {"input_modalities": modalities}
         return web.json_response({"object": "list", "data": data})
 
     async def _refusal(self, request: web.Request, model: str | None) -> web.Response | None:
@@ -497,3 +532,13 @@ def _error(
     """An error the way OpenAI words one."""
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return web.json_response(body, status=status, headers=headers)
+
+
+def _holds_image(body: dict[str, Any]) -> bool:
+    """Whether a chat request has an image block in any message."""
+    return any(
+        isinstance(block, dict) and block.get("type") == "image_url"
+        for message in body.get("messages") or []
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for block in message["content"]
+    )

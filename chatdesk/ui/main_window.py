@@ -43,6 +43,7 @@ from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
 from chatdesk.ui.context_controller import ContextController
+from chatdesk.ui.image_check import ImageInputCheck
 from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.task_controller import ScheduledTasksController
@@ -141,6 +142,12 @@ class MainWindow(QMainWindow):
             report=self._notify,
             confirm=lambda parent, title, text: self.confirm(parent, title, text),
             parent=self,
+        )
+        self.image_check = ImageInputCheck(
+            registry,
+            self.tasks,
+            confirm=lambda title, text: self.confirm(self, title, text),
+            show_notice=self.pane.composer.show_notice,
         )
         self.scheduler = scheduler
         self.scheduled: ScheduledSection | None = None
@@ -259,6 +266,9 @@ class MainWindow(QMainWindow):
         sidebar.model.renameRequested.connect(self._rename)
 
         pane.composer.submitted.connect(self.send_current)
+        pane.composer.attachmentsChanged.connect(
+            lambda attached: self.image_check.attachments_changed(self.chat.current, attached)
+        )
         pane.composer.stopRequested.connect(self.stop_current)
         pane.banner.retryRequested.connect(self.retry_current)
         pane.banner.dismissed.connect(self._dismiss_error)
@@ -380,7 +390,7 @@ class MainWindow(QMainWindow):
         if not self.chat.can_send():
             composer.show_notice("Wait for the reply to finish, or press Stop.")
             return None
-        if not self._images_may_go_to(composer):
+        if not self.image_check.may_send(self.chat.current, len(composer.attachments())):
             return None
         editing = composer.editing_message_id is not None
         task = self.chat.send(content, composer.editing_message_id)
@@ -394,23 +404,6 @@ class MainWindow(QMainWindow):
         self._store_draft(self.chat.current, composer.content())
         self.pane.view.scroll_to_newest()
         return task
-
-    def _images_may_go_to(self, composer: Composer) -> bool:
-        """False when the user, warned that the chat's model cannot see images, says no.
-
-        Said before sending, not after: the model would silently get a note instead.
-        """
-        session = self.chat.current
-        if session is None or not composer.attachments():
-            return True
-        if self.registry.reads_images(session) is not False:
-            return True
-        return self.confirm(
-            self,
-            "This model cannot see images",
-            "The chosen model reads text only, so the attached images would be left out. "
-            "Send the text anyway? (Choose a model that sees images above to send them.)",
-        )
 
     def send_text(self, text: str) -> asyncio.Task[None] | None:
         """Type ``text`` into the composer and send it (the self-test uses the real path)."""

@@ -115,7 +115,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.servers)
         layout.addWidget(self._local_models_group())
         layout.addWidget(self._default_group())
-        self.model_context = ModelContextBox(self._settings)
+        self.model_context = ModelContextBox(self._settings, self._tasks)
         layout.addWidget(self.model_context)
         if session is not None:
             layout.addWidget(self._prompt_group(session))
