@@ -284,6 +284,6 @@ class ModelSettings:
 
     async def learn_image_support(self, provider_id: str, model: str | None) -> ImageSupport:
         """:meth:`image_support` after asking the model's server once."""
-        provider = self.registry.provider(provider_id, model)
-        await provider.reads_images(model)
-        return self.registry.image_support(provider, model)
+        return await self.registry.learn_image_support(
+            self.registry.provider(provider_id, model), model
+        )

@@ -34,6 +34,10 @@ class ModelChoice:
     label: str
 
 
+# How :class:`ImageSupport` names the embedded models' nature (nothing can change it).
+EMBEDDED_MODEL = "an embedded model"
+
+
 @dataclass(frozen=True, slots=True)
 class ImageSupport:
     """Whether a model sees images (None: nobody said) and how that is known."""
@@ -96,6 +100,12 @@ class ProviderRegistry:
         """The provider and model that answer ``session``."""
         return self._resolve(session.provider, session.model)
 
+    def resolve_choice(
+        self, provider_id: str | None, model: str | None
+    ) -> tuple[Provider, str | None]:
+        """The provider and model that would answer a session set to this choice."""
+        return self._resolve(provider_id, model)
+
     def resolve_default(self) -> tuple[Provider, str | None]:
         """The provider and model that answer a new session."""
         return self._resolve(None, None)
@@ -114,16 +124,15 @@ class ProviderRegistry:
             return ImageSupport(chosen, "set in Settings")
         reported = provider.reported_image_input(model)
         if provider.name == LOCAL_PROVIDER:
-            return ImageSupport(False, "the embedded models read text only")
+            return ImageSupport(False, EMBEDDED_MODEL)
         if key in self.preferences.learned_text_only:
             return ImageSupport(False, "its server refused images before")
         if reported is not None:
             return ImageSupport(reported, "as its server reports")
         return ImageSupport(None, "its server does not say")
 
-    async def learn_image_support(self, session: Session) -> ImageSupport:
-        """:meth:`image_support` for ``session``'s model, after asking its server once."""
-        provider, model = self.resolve(session)
+    async def learn_image_support(self, provider: Provider, model: str | None) -> ImageSupport:
+        """:meth:`image_support`, after asking ``provider`` once."""
         await provider.reads_images(model)
         return self.image_support(provider, model)
 

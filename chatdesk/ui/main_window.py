@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
             registry,
             self.tasks,
             confirm=lambda title, text: self.confirm(self, title, text),
-            show_notice=self.pane.composer.show_notice,
+            composer=self.pane.composer,
         )
         self.scheduler = scheduler
         self.scheduled: ScheduledSection | None = None
@@ -267,8 +267,9 @@ class MainWindow(QMainWindow):
 
         pane.composer.submitted.connect(self.send_current)
         pane.composer.attachmentsChanged.connect(
-            lambda attached: self.image_check.attachments_changed(self.chat.current, attached)
+            lambda _attached: self.image_check.attachments_changed(self.chat.current)
         )
+        pane.model_selector.modelChosen.connect(self.image_check.model_chosen)
         pane.composer.stopRequested.connect(self.stop_current)
         pane.banner.retryRequested.connect(self.retry_current)
         pane.banner.dismissed.connect(self._dismiss_error)
@@ -390,7 +391,7 @@ class MainWindow(QMainWindow):
         if not self.chat.can_send():
             composer.show_notice("Wait for the reply to finish, or press Stop.")
             return None
-        if not self.image_check.may_send(self.chat.current, len(composer.attachments())):
+        if not self.image_check.may_send(self.chat.current):
             return None
         editing = composer.editing_message_id is not None
         task = self.chat.send(content, composer.editing_message_id)

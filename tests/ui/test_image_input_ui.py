@@ -88,3 +88,23 @@ def test_the_images_switch_in_settings_shows_the_report_and_overrides_it(
     assert harness.confirmations == []
     content = openai_server.requests[-1]["messages"][-1]["content"]
     assert [block["type"] for block in content] == ["text", "image_url"]
+
+
+def test_choosing_another_model_updates_the_notice_about_attached_images(
+    harness: Harness, openai_server: OpenAITestServer, qtbot: QtBot
+) -> None:
+    openai_server.report_images = "models"
+    openai_server.sees_images = True
+    window = harness.window()
+    assert window.composer.attach_image_bytes("photo.png", make_png())
+    session = window.chat.current
+    assert session is not None
+    wait_for(qtbot, lambda: window.registry.reads_images(session) is True)
+    assert window.composer.notice.text() == ""
+    # The embedded model: the notice appears at once, before anything is sent.
+    window.pane.model_selector.modelChosen.emit("local", None)
+    wait_for(qtbot, lambda: "an embedded model" in window.composer.notice.text())
+    # Back to the server's model, which sees images: the notice goes.
+    window.pane.model_selector.modelChosen.emit(openai_server.base_url, openai_server.model)
+    wait_for(qtbot, lambda: window.composer.notice.text() == "")
+    assert openai_server.requests == []
