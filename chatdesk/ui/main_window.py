@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
@@ -30,6 +29,7 @@ from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import Content, Session, SessionSummary, content_text, utcnow
 from chatdesk.model_settings import KeyStore
+from chatdesk.presets import ChatPreset
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.scheduler import TaskScheduler
@@ -52,8 +52,7 @@ from chatdesk.ui.theme import (
     FlatButtonFocus,
     apply_point_size,
     apply_theme,
-    look_of,
-    remember_look,
+    clamped,
     stepped,
 )
 from chatdesk.ui.window_actions import ShortcutsSheet, build_menus
@@ -620,30 +619,21 @@ class MainWindow(QMainWindow):
         sheet.open()
         return sheet
 
-    def presets(self) -> list[dict[str, Any]]:
+    def presets(self) -> list[ChatPreset]:
         """The saved chat presets (prompt and settings), for File ▸ New Chat from Preset."""
-        from chatdesk.ui.chat_settings_dialog import presets_of
+        return self.preferences.chat_presets()
 
-        return presets_of(self.preferences)
-
-    def new_chat_from_preset(self, preset: dict[str, Any]) -> asyncio.Task[Session]:
+    def new_chat_from_preset(self, preset: ChatPreset) -> asyncio.Task[Session]:
         """Start a new chat with ``preset``'s system prompt, temperature and longest reply."""
         return self.tasks.start(self._create_from_preset(preset))
 
-    async def _create_from_preset(self, preset: dict[str, Any]) -> Session:
+    async def _create_from_preset(self, preset: ChatPreset) -> Session:
         current = self.chat.current
         if current is not None and current.kind == "chat" and not current.history:
             session = current  # an empty chat is the new one, as with New Chat
         else:
             session = await self._create_and_open()
-        temperature = preset.get("temperature")
-        max_tokens = preset.get("max_tokens")
-        await self.manager.update_session(
-            session.id,
-            system_prompt=str(preset.get("system_prompt") or "") or None,
-            temperature=float(temperature) if isinstance(temperature, int | float) else None,
-            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        )
+        await self.manager.update_session(session.id, **preset.chat_settings())
         return session
 
     def open_chat_settings(self) -> QDialog | None:
@@ -664,19 +654,19 @@ class MainWindow(QMainWindow):
 
     def set_theme(self, theme: str) -> None:
         """Use the Light, Dark or System look from now on (and remember it)."""
-        _, points = look_of(self.preferences.window)
-        remember_look(self.preferences.window, theme, points)
+        self.preferences.theme = theme
         self._apply_look()
 
     def change_text_size(self, steps: int) -> None:
         """Make text ``steps`` steps larger (smaller when negative; 0: the normal size)."""
-        theme, points = look_of(self.preferences.window)
-        points = None if steps == 0 else stepped(points or self._normal_point_size, steps)
-        remember_look(self.preferences.window, theme, points)
+        points = self.preferences.text_size
+        self.preferences.text_size = (
+            None if steps == 0 else stepped(points or self._normal_point_size, steps)
+        )
         self._apply_look()
 
     def _follow_system_scheme(self, _scheme: object) -> None:
-        if shiboken6.isValid(self) and look_of(self.preferences.window)[0] == "system":
+        if shiboken6.isValid(self) and self.preferences.theme == "system":
             self._apply_look()
 
     def _apply_look(self) -> None:
@@ -685,9 +675,9 @@ class MainWindow(QMainWindow):
             return
         if not hasattr(self, "_normal_point_size"):
             self._normal_point_size = app.font().pointSizeF()
-        theme, points = look_of(self.preferences.window)
+        theme, points = self.preferences.theme, self.preferences.text_size
         apply_theme(app, theme)
-        apply_point_size(app, points or self._normal_point_size)
+        apply_point_size(app, clamped(points) if points else self._normal_point_size)
         self.pane.composer.follow_font(app.font())
         for name, action in self.menu_actions.themes.items():
             action.setChecked(name == theme)
