@@ -90,7 +90,8 @@ class OpenAITestServer:
         # A request whose tools could not be used: 400, like a server without tool support.
         self.reject_tools = False
         # Answer a request whose last message is a tool result with that result:
-        # "Tool <tool_call_id> said: <content>", as a model finishing an agent's loop.
+        # "Tool <tool_call_id> said: <content>", as a model finishing an agent's loop
+        # (no scripted call is made then).
         self.answer_tool_results = False
         # What was received: the JSON body and the headers of every chat completion request.
         self.requests: list[dict[str, Any]] = []
@@ -249,21 +250,22 @@ class OpenAITestServer:
             if self.drop_connection_after_empty_stream:
                 self._dropped_transports.add(request.transport)
             return response
-        asked = body.get("tools") or self.tool_calls_unasked
+        answer = self._tool_result_answer(body)
+        reply = self.reply if answer is None else answer
+        asked = (body.get("tools") or self.tool_calls_unasked) and answer is None
         calls = self.tool_call_script.pop(0) if asked and self.tool_call_script else None
-        reply = self._reply_to(body)
         if not body.get("stream"):
             return web.json_response(self._completion(model, reply, calls))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(request, model, include_usage, calls, reply)
 
-    def _reply_to(self, body: dict[str, Any]) -> str:
-        """The text answer to ``body``: :attr:`reply`, or the tool result it ends with."""
+    def _tool_result_answer(self, body: dict[str, Any]) -> str | None:
+        """With :attr:`answer_tool_results`, the answer to a request ending in a tool result."""
         messages = body.get("messages") or [{}]
         last = messages[-1] if isinstance(messages[-1], dict) else {}
         if self.answer_tool_results and last.get("role") == "tool":
             return f"Tool {last.get('tool_call_id')} said: {last.get('content')}"
-        return self.reply
+        return None
 
     def _too_long(self, body: dict[str, Any], limit: int | None) -> web.Response:
         return _error(

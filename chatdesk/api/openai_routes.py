@@ -7,6 +7,7 @@ wants a stored conversation uses ``/api/sessions``.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,13 +18,20 @@ from fastapi.responses import StreamingResponse
 
 from chatdesk.api.auth import Caller
 from chatdesk.api.catalog import ModelRef, model_catalog
-from chatdesk.api.openai_requests import ChatCompletionRequest, ProviderRequest, provider_request
+from chatdesk.api.openai_requests import (
+    ChatCompletionRequest,
+    OpenAIRequestError,
+    ProviderRequest,
+    provider_request,
+)
 from chatdesk.providers.base import (
     ContextTooLongError,
     ModelNotFoundError,
     Provider,
     ProviderError,
+    RateLimitError,
     ReplyStream,
+    ServerError,
 )
 from chatdesk.settings import LOCAL_PROVIDER
 
@@ -52,7 +60,8 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, owner:
     tool calls and results given to it as text; a ``tool_choice`` demanding a call is a
     400. In a stream, a call arrives whole after the text: one chunk with its id and name,
     then one with all its arguments. The last chunk reports the usage when
-    ``stream_options.include_usage`` asks.
+    ``stream_options.include_usage`` asks (null for the embedded model, which does not
+    count the prompt's tokens).
     """
     context = request.app.state.context
     ref = model_catalog(context.registry).get(body.model)
@@ -74,18 +83,15 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, owner:
     try:
         async for delta in stream:
             text += delta
-    except ModelNotFoundError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
     except ProviderError as exc:
-        raise HTTPException(status_code=502, detail=str(exc)) from None
+        raise _failure(exc) from None
     finally:
         await stream.aclose()
     calls = _tool_calls(stream, asked)
     if not text and not calls and stream.finish_reason is None:
         found = await _why_nothing(provider, asked.messages, model)
         if found is not None:
-            status = 400 if isinstance(found, ContextTooLongError) else 502
-            raise HTTPException(status_code=status, detail=str(found))
+            raise _failure(found)
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
     if calls:
         message["tool_calls"] = calls
@@ -158,7 +164,9 @@ async def _chunks(
         if include_usage:
             yield event([], usage=_usage(stream.usage))
     except ProviderError as exc:
-        error = {"error": {"message": str(exc), "type": "server_error", "code": None}}
+        error = {
+            "error": {"message": str(exc), "type": "server_error", "param": None, "code": None}
+        }
         yield f"data: {json.dumps(error)}\n\n"
     finally:
         await stream.aclose()
@@ -201,6 +209,24 @@ async def _why_nothing(
     """Why a stream ended with no text and no finish reason: llama-cpp-python's server,
     for one, streams an empty 200 for a request longer than its window."""
     return await provider.check_request(messages, model)
+
+
+def _failure(error: ProviderError) -> HTTPException:
+    """The HTTP error for a model's failure, as OpenAI clients tell them apart: the request
+    itself refused (400: too long, or a server refusing e.g. the tools) is not retried by
+    them, a rate limit (429) waits, a server failing (502) may be tried again."""
+    if isinstance(error, ModelNotFoundError):
+        return HTTPException(status_code=404, detail=str(error))
+    if isinstance(error, ContextTooLongError):
+        return OpenAIRequestError(str(error), "messages", "context_length_exceeded")
+    if isinstance(error, ServerError) and error.status in (400, 422):
+        return OpenAIRequestError(str(error))
+    if isinstance(error, RateLimitError):
+        headers = None
+        if error.retry_after is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
+        return HTTPException(status_code=429, detail=str(error), headers=headers)
+    return HTTPException(status_code=502, detail=str(error))
 
 
 def _owned_by(ref: ModelRef) -> str:

@@ -331,3 +331,28 @@ def test_the_embedded_model_answers_an_agent_conversation_in_text(served_fresh: 
     assert choice.message.tool_calls is None
     assert choice.finish_reason in ("stop", "length")
     assert choice.message.content
+
+
+def test_a_server_refusing_the_tools_is_a_400_with_its_words(served_fresh: Served) -> None:
+    served_fresh.model_server.reject_tools = True
+    with pytest.raises(openai.BadRequestError) as refused:
+        served_fresh.client.chat.completions.create(
+            model="test-model", messages=[{"role": "user", "content": "hi"}], tools=[WEATHER_TOOL]
+        )
+
+    assert "This model does not support tools." in str(refused.value.message)
+
+
+def test_failures_of_the_model_keep_their_meaning_for_the_client(served_fresh: Served) -> None:
+    server = served_fresh.model_server
+    messages = [{"role": "user", "content": "hi"}]
+    server.context_errors = 1
+    with pytest.raises(openai.BadRequestError) as too_long:
+        served_fresh.client.chat.completions.create(model="test-model", messages=messages)
+    server.status = 429
+    with pytest.raises(openai.RateLimitError) as limited:
+        served_fresh.client.chat.completions.create(model="test-model", messages=messages)
+
+    assert isinstance(too_long.value.body, dict)
+    assert too_long.value.body["code"] == "context_length_exceeded"
+    assert limited.value.response.headers["retry-after"] == "7"
