@@ -252,15 +252,27 @@ def build_context(session: Session, *, tools: bool = True) -> list[dict[str, Any
             context.append(
                 {"role": "system", "content": f"{SUMMARY_PREFIX}\n{content_text(message.content)}"}
             )
-        elif tools or (message.role != "tool" and not message.tool_calls):
+        elif tools:
             context.append(message.to_context())
-        elif message.role == "tool":
-            context.append({"role": "user", "content": f"[Tool result] {message.content}"})
         else:
-            calls = "; ".join(describe_tool_call(call) for call in message.tool_calls or ())
-            text = content_text(message.content)
-            context.append({"role": "assistant", "content": f"{text}\n[Tool call] {calls}".strip()})
+            context.append(tool_messages_as_text(message.to_context()))
     return context
+
+
+def tool_messages_as_text(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` (a context dict) readable by a model that does not take tools.
+
+    A tool result becomes a user message ``[Tool result] ...``, a reply that called tools
+    an assistant message ending ``[Tool call] name(arg=...)``; any other message is
+    returned as it is.
+    """
+    if message.get("role") == "tool":
+        return {"role": "user", "content": f"[Tool result] {content_text(message['content'])}"}
+    if not message.get("tool_calls"):
+        return message
+    calls = "; ".join(describe_tool_call(call) for call in message["tool_calls"])
+    text = content_text(message.get("content") or "")
+    return {"role": "assistant", "content": f"{text}\n[Tool call] {calls}".strip()}
 
 
 def describe_tool_call(call: Mapping[str, Any]) -> str:

@@ -95,6 +95,10 @@ class OpenAITestServer:
         self.tool_calls_unasked = False
         # A request whose tools could not be used: 400, like a server without tool support.
         self.reject_tools = False
+        # Answer a request whose last message is a tool result with that result:
+        # "Tool <tool_call_id> said: <content>", as a model finishing an agent's loop
+        # (no scripted call is made then).
+        self.answer_tool_results = False
         # What was received: the JSON body and the headers of every chat completion request.
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -251,8 +255,6 @@ class OpenAITestServer:
         model = body.get("model") or self.model
         if self.script is not None:
             return await self._play_script(request, self.script)
-        if not body.get("stream"):
-            return web.json_response(self._completion(model))
         if too_long:
             # llama-cpp-python's server: 200, an event stream, and not a single event.
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -261,10 +263,22 @@ class OpenAITestServer:
             if self.drop_connection_after_empty_stream:
                 self._dropped_transports.add(request.transport)
             return response
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        asked = body.get("tools") or self.tool_calls_unasked
+        answer = self._tool_result_answer(body)
+        reply = self.reply if answer is None else answer
+        asked = (body.get("tools") or self.tool_calls_unasked) and answer is None
         calls = self.tool_call_script.pop(0) if asked and self.tool_call_script else None
-        return await self._stream(request, model, include_usage, calls)
+        if not body.get("stream"):
+            return web.json_response(self._completion(model, reply, calls))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(request, model, include_usage, calls, reply)
+
+    def _tool_result_answer(self, body: dict[str, Any]) -> str | None:
+        """With :attr:`answer_tool_results`, the answer to a request ending in a tool result."""
+        messages = body.get("messages") or [{}]
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        if self.answer_tool_results and last.get("role") == "tool":
+            return f"Tool {last.get('tool_call_id')} said: {last.get('content')}"
+        return None
 
     def _too_long(self, body: dict[str, Any], limit: int | None) -> web.Response:
         return _error(
@@ -366,6 +380,7 @@ class OpenAITestServer:
         model: str,
         include_usage: bool,
         tool_calls: list[dict[str, str]] | None = None,
+        reply: str | None = None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -373,7 +388,7 @@ class OpenAITestServer:
         await response.prepare(request)
         chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        pieces = [] if tool_calls else _word_chunks(self.reply)
+        pieces = [] if tool_calls else _word_chunks(self.reply if reply is None else reply)
 
         def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
             chunk: dict[str, Any] = {
@@ -466,8 +481,24 @@ class OpenAITestServer:
         if request.transport is not None:
             request.transport.close()
 
-    def _completion(self, model: str) -> dict[str, Any]:
-        pieces = _word_chunks(self.reply)
+    def _completion(
+        self, model: str, reply: str, tool_calls: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        pieces = [] if tool_calls else _word_chunks(reply)
+        message: dict[str, Any] = {"role": "assistant", "content": reply}
+        if tool_calls:
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{uuid.uuid4().hex[:8]}",
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": call.get("arguments", "")},
+                    }
+                    for call in tool_calls
+                ],
+            }
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -477,9 +508,9 @@ class OpenAITestServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": self.reply},
+                    "message": message,
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": "tool_calls" if tool_calls else "stop",
                 }
             ],
             "usage": _usage(self.requests[-1] if self.requests else {}, pieces),
