@@ -10,7 +10,8 @@ through that list and a bisection on it, so Qt's work is proportional to what is
 
 Changes of the source while a filter is on (a new chat, a deleted one, a chat moving to
 the top, a rename that makes a title match or stop matching, a reset) become the matching
-insertions, removals, moves and updates of the proxy's rows.
+insertions, removals, moves and updates of the proxy's rows. (The source moves single
+rows and never reports a layout change, so the proxy does not follow one.)
 """
 
 from __future__ import annotations
@@ -56,10 +57,6 @@ class TitleFilterProxy(QAbstractProxyModel):
         self._matches: list[int] = []
         # Proxy rows announced by a source's "about to" signal, finished by the next one.
         self._pending: tuple[int, int] | None = None
-        # Across a layout change of the source: the proxy's persistent indices and the
-        # source rows they showed.
-        self._layout_kept: list[QModelIndex] = []
-        self._layout_sources: list[QPersistentModelIndex] = []
         self.setSourceModel(source)
         for signal, slot in (
             (source.modelAboutToBeReset, self._source_about_to_reset),
@@ -70,8 +67,6 @@ class TitleFilterProxy(QAbstractProxyModel):
             (source.rowsAboutToBeMoved, self._source_rows_about_to_be_moved),
             (source.rowsMoved, self._source_rows_moved),
             (source.dataChanged, self._source_data_changed),
-            (source.layoutAboutToBeChanged, self._source_layout_about_to_change),
-            (source.layoutChanged, self._source_layout_changed),
         ):
             signal.connect(slot)
         self._refold()
@@ -279,17 +274,3 @@ class TitleFilterProxy(QAbstractProxyModel):
                 self.beginInsertRows(QModelIndex(), position, position)
                 self._matches.insert(position, source_row)
                 self.endInsertRows()
-
-    def _source_layout_about_to_change(self, *_args: Any) -> None:
-        self.layoutAboutToBeChanged.emit()
-        self._layout_kept = self.persistentIndexList()
-        self._layout_sources = [
-            QPersistentModelIndex(self.mapToSource(index)) for index in self._layout_kept
-        ]
-
-    def _source_layout_changed(self, *_args: Any) -> None:
-        kept, sources = self._layout_kept, self._layout_sources
-        self._layout_kept, self._layout_sources = [], []
-        self._refold()
-        self.changePersistentIndexList(kept, [self.mapFromSource(source) for source in sources])
-        self.layoutChanged.emit()
