@@ -31,7 +31,12 @@ def create_app(context: ApiContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
         body: dict[str, object] = {"detail": exc.detail}
         if request.url.path.startswith("/v1/"):
             kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-            body["error"] = {"message": exc.detail, "type": kind, "param": None, "code": None}
+            body["error"] = {
+                "message": exc.detail,
+                "type": kind,
+                "param": getattr(exc, "param", None),
+                "code": getattr(exc, "code", None),
+            }
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -29,7 +29,14 @@ from chatdesk.chat.tool_rounds import MAX_TOOL_ROUNDS, ToolRounds, refuses_tools
 from chatdesk.chat.turn import Round, Turn
 from chatdesk.context import DEFAULT_REPLY_RESERVE, ContextBudget, ContextWindows, model_key
 from chatdesk.domain import Content, Message, Session
-from chatdesk.providers.base import ContextTooLongError, Provider, ProviderError
+from chatdesk.providers.base import (
+    ContextTooLongError,
+    ImagesNotSupportedError,
+    Provider,
+    ProviderError,
+    holds_images,
+    text_only_messages,
+)
 from chatdesk.sessions import SessionBusyError, SessionManager, SessionNotFoundError
 from chatdesk.storage.errors import StorageError
 from chatdesk.tools import SessionTools
@@ -53,19 +60,28 @@ class ChatEngine:
         generation_options: dict[str, Any] | None = None,
         context_windows: ContextWindows | None = None,
         tools_enabled: Callable[[Provider, str | None], bool] | None = None,
+        reads_images: Callable[[Provider, str | None], bool | None] | None = None,
+        on_images_refused: Callable[[str], None] | None = None,
     ) -> None:
         """``provider`` answers sessions with no provider of their own; ``resolve_provider``
         maps a session to its (provider, model) when sessions may choose.
 
         ``context_windows`` knows each model's window (the app gives it the windows set in
         Settings); ``tools_enabled`` says whether a model may be offered tools (Settings'
-        switch; servers that take tools get them by default).
+        switch; servers that take tools get them by default). ``reads_images`` says
+        whether a model sees images (False: images are replaced by a note before sending;
+        the window warns first); ``on_images_refused`` hears of a model whose server
+        refused images, by its :func:`model_key`.
         """
         self._manager = manager
         self._resolve = resolve_provider or (lambda session: (provider, session.model))
         self._options = dict(generation_options or {})
         self._turns: dict[str, Turn] = {}
         self._windows = context_windows or ContextWindows()
+        self._reads_images = reads_images or (
+            lambda provider, model: provider.reported_image_input(model)
+        )
+        self._on_images_refused = on_images_refused or (lambda key: None)
         self._fitter = ContextFitter(manager, self._windows, self._options.get("max_tokens"))
         self._titles = ChatTitles(manager, enabled=auto_title)
         self._replies = ReplyWriter(manager, flush_interval, self._titles)
@@ -260,6 +276,8 @@ class ChatEngine:
             )
             if turn.stopped():
                 return  # Stop pressed while the context was being compacted
+            if holds_images(context) and self._reads_images(provider, model) is False:
+                context = text_only_messages(context)
             options = {**self._options, **_chat_options(session)}
             if offered:
                 options["tools"] = self._tool_rounds.definitions()
@@ -294,6 +312,8 @@ class ChatEngine:
                 self._tool_rounds.refused_by(key)
                 tools = False
                 continue
+            if isinstance(error, ImagesNotSupportedError) and holds_images(context):
+                self._on_images_refused(key)
             if isinstance(error, ProviderError):
                 raise error
             if error is not None:
