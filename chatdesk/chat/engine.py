@@ -34,6 +34,7 @@ from chatdesk.providers.base import (
     ImagesNotSupportedError,
     Provider,
     ProviderError,
+    ServerError,
     holds_images,
     text_only_messages,
 )
@@ -265,7 +266,12 @@ class ChatEngine:
         if turn.cancelled:
             return  # stopped before the model was asked: the user's message stays alone
         provider, model = self._resolve(session)
-        key = model_key(provider, model)
+
+        # Named when something is learned, not before: a server chosen without a model
+        # names its first model only once it is asked.
+        def key() -> str:
+            return model_key(provider, model)
+
         tools = self._tool_rounds.offered_to(provider, model)
         retried = harder = False
         rounds = 0
@@ -298,7 +304,7 @@ class ChatEngine:
             if silent and nothing_sent:
                 error = await self._fitter.explain_empty_reply(provider, model, context, budget)
             if isinstance(error, ContextTooLongError) and nothing_sent:
-                self._windows.learn(key, error.limit)
+                self._windows.learn(key(), error.limit)
                 if not retried:
                     retried = harder = True
                     continue
@@ -308,12 +314,14 @@ class ChatEngine:
                     error.limit,
                 )
             if offered and nothing_sent and refuses_tools(error):
-                log.info("%s refuses tools; asking without them", key)
-                self._tool_rounds.refused_by(key)
+                log.info("%s refuses tools; asking without them", key())
+                self._tool_rounds.refused_by(key())
                 tools = False
                 continue
+            if isinstance(error, ServerError) and nothing_sent and holds_images(context):
+                error = await self._blame_images(provider, model, context, error)
             if isinstance(error, ImagesNotSupportedError) and holds_images(context):
-                self._on_images_refused(key)
+                self._on_images_refused(key())
             if isinstance(error, ProviderError):
                 raise error
             if error is not None:
@@ -333,6 +341,30 @@ class ChatEngine:
         job = self._titles.job_for(session, provider, model)
         if job is not None:
             turn.title = job
+
+    async def _blame_images(
+        self,
+        provider: Provider,
+        model: str | None,
+        context: list[dict[str, Any]],
+        error: ServerError,
+    ) -> ProviderError:
+        """``error``, or ImagesNotSupportedError when the images caused it.
+
+        Servers without vision often fail on image blocks with an error of their own
+        (llama-cpp-python's chat template: HTTP 500 "can only concatenate str (not
+        "list") to str"). Asked the same chat once more without the images, one that then
+        answers has shown what it cannot take.
+        """
+        if self._reads_images(provider, model) is not None or not provider.checks_requests:
+            return error
+        if await provider.check_request(text_only_messages(context), model) is not None:
+            return error
+        return ImagesNotSupportedError(
+            f"This model cannot see images: its server failed on them ({error}) but answers "
+            "the same chat without them. Remove the images, or choose a model that sees "
+            "images; ChatDesk will warn before sending images to this one again."
+        )
 
     async def _compact_for_tool(self, session_id: str) -> Message | None:
         """The tool's ``compact``: inside the running turn, all but its own exchange."""
