@@ -11,9 +11,9 @@ from chatdesk.sessions.cache import KEEP_RECENT
 from tests.core.conftest import manager  # noqa: F401
 
 
-def in_memory(manager: SessionManager) -> int:
+def in_memory(opened: SessionManager) -> int:
     gc.collect()
-    return manager.sessions_in_memory
+    return opened.sessions_in_memory
 
 
 async def test_sessions_nobody_holds_leave_memory_beyond_the_recent_ones(
