@@ -177,6 +177,11 @@ class SessionManager:
             await run_whole(unit())
         return session
 
+    @property
+    def sessions_in_memory(self) -> int:
+        """How many sessions are held in memory now (for figures and tests)."""
+        return len(self._state.sessions)
+
     async def get_session(self, session_id: str) -> Session | None:
         """The session with ``session_id``: from memory, else loaded from the database once."""
         return await self._state.get(session_id)
@@ -266,7 +271,7 @@ class SessionManager:
                 deleted = await session_rows.delete_session(conn, session_id)
                 await image_rows.delete_orphan_images(conn)
             # Only now that the delete is committed does the session leave memory.
-            cached = state.sessions.pop(session_id, None)
+            cached = state.sessions.pop(session_id)
             if cached is not None and cached.task_id is not None:
                 state.task_sessions.pop(cached.task_id, None)
             existed = cached is not None or deleted
@@ -295,7 +300,7 @@ class SessionManager:
                 doomed = [i for i in ids if i not in keep and not state.has_messages_in_memory(i)]
                 await session_rows.delete_sessions(conn, doomed)
             for session_id in doomed:
-                state.sessions.pop(session_id, None)
+                state.sessions.pop(session_id)
             for session_id in doomed:
                 state.events.emit(SESSION_DELETED, session_id)
             return len(doomed)

@@ -3,8 +3,8 @@
 The manager is the single owner of sessions; its parts (turn versions, compaction,
 keeping, task sessions, owners, imports) are small classes that each hold this one
 state rather than copies of it. In memory, each session's ``history`` is the
-authoritative list of messages; a session is loaded from the database once, on first
-use, and kept.
+authoritative list of messages; a session is loaded from the database on first use and
+kept while it is in use or among the most recently used (see :mod:`.cache`).
 
 One writer path: SQLite has a single writer anyway, and holding ``lock`` while both the
 database and the in-memory copy change keeps the two in step. Every write checks, under
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from chatdesk.domain import Session
 from chatdesk.lazy_import import lazy_module
+from chatdesk.sessions.cache import SessionCache
 from chatdesk.sessions.errors import SessionChangedError, SessionNotFoundError
 from chatdesk.sessions.events import SessionEvents
 from chatdesk.sessions.opening import SessionDatabase
@@ -44,7 +45,7 @@ class ManagerState:
         """Hold nothing in memory yet; sessions load from ``db`` as they are asked for."""
         self.db = db
         self.events = SessionEvents()
-        self.sessions: dict[str, Session] = {}
+        self.sessions = SessionCache()
         # Task id -> its session's id, for the sessions in memory or looked up once.
         self.task_sessions: dict[str, str] = {}
         self.lock = asyncio.Lock()
