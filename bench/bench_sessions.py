@@ -3,13 +3,15 @@
 Fills a fresh database with 1,000 sessions of 100 messages plus one session of 10,000
 messages, then prints: time to open the manager, to list all sessions, to load the
 10,000-message session, to add one message (median), and sustained add_message
-throughput. Run: ``python bench/bench_sessions.py [--keep DIR]``.
+throughput, and the memory held after visiting every session once.
+Run: ``python bench/bench_sessions.py [--keep DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import tempfile
 import time
@@ -108,7 +110,32 @@ async def measure(database_url: str, large_id: str) -> None:
         await manager.add_message(large_id, "assistant", f"sustained {index}")
     elapsed = time.perf_counter() - began
     print(f"sustained add_message         {count / elapsed:8.0f} messages/s")
+
+    # What a long-running process (serve) holds after touching every session once.
+    del large
+    before = resident_mib()
+    began = time.perf_counter()
+    for summary in listed:
+        await manager.get_session(summary.id)
+    gc.collect()
+    print(
+        f"visit all {len(listed):,} sessions          {ms(time.perf_counter() - began)}; "
+        f"{manager.sessions_in_memory} kept in memory, resident memory "
+        f"{before:.0f} -> {resident_mib():.0f} MiB"
+    )
     await manager.close()
+
+
+def resident_mib() -> float:
+    """This process's resident memory now, in MiB (Linux; peak elsewhere)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def main() -> None:

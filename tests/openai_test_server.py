@@ -88,6 +88,9 @@ class OpenAITestServer:
         self.sees_images = False
         # A request holding an image gets llama.cpp's 500 for a model without a projector.
         self.refuse_images = False
+        # Any content list fails as llama-cpp-python's chat templates fail on one (a 500
+        # with Python's words), as a text-only model's server does when sent an image.
+        self.fail_on_content_lists = False
         # Tool calls to stream instead of text, one list per request that offers tools:
         # each call is {"name": ..., "arguments": "<json text>"}.
         self.tool_call_script: list[list[dict[str, str]]] = []
@@ -242,6 +245,11 @@ class OpenAITestServer:
                 "to provide the mmproj",
                 "server_error",
             )
+        if self.fail_on_content_lists and any(
+            isinstance(m, dict) and isinstance(m.get("content"), list)
+            for m in body.get("messages") or []
+        ):
+            return _error(500, 'can only concatenate str (not "list") to str', "server_error")
         if self.reject_tools and body.get("tools"):
             return _error(
                 400, "This model does not support tools.", "invalid_request_error", param="tools"

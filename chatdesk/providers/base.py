@@ -306,6 +306,11 @@ class Provider(ABC):
         """
         return None
 
+    @property
+    def checks_requests(self) -> bool:
+        """Whether :meth:`check_request` really asks the backend (else it finds nothing)."""
+        return False
+
     async def check_request(
         self, messages: list[dict[str, Any]], model: str | None
     ) -> ProviderError | None:

@@ -282,6 +282,11 @@ class OpenAICompatibleProvider(Provider):
         self._facts[model] = found
         return found
 
+    @property
+    def checks_requests(self) -> bool:
+        """A server is asked again, without streaming."""
+        return True
+
     async def check_request(
         self, messages: list[dict[str, Any]], model: str | None
     ) -> ProviderError | None:

@@ -10,7 +10,12 @@ import pytest
 
 from chatdesk.context import model_key
 from chatdesk.model_settings import ModelSettings, SettingsRefused
-from chatdesk.providers.base import IMAGE_OMITTED, ImagesNotSupportedError, images_refused
+from chatdesk.providers.base import (
+    IMAGE_OMITTED,
+    ImagesNotSupportedError,
+    ServerError,
+    images_refused,
+)
 from chatdesk.providers.openai_compat import OpenAICompatibleProvider
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.runtime import Core, open_core
@@ -120,10 +125,12 @@ def test_image_settings_survive_a_restart_and_bad_values_are_dropped(tmp_path: P
     assert Preferences.load(path).image_input == {"j": True}
 
 
-async def open_serve_core(tmp_path: Path, server: OpenAITestServer) -> Core:
+async def open_serve_core(
+    tmp_path: Path, server: OpenAITestServer, *, name_model: bool = True
+) -> Core:
+    model = ["--model", server.model] if name_model else []
     options = parse_startup_options(
-        ["--data-dir", str(tmp_path), "--base-url", server.base_url, "--model", server.model],
-        environ={},
+        ["--data-dir", str(tmp_path), "--base-url", server.base_url, *model], environ={}
     )
     return await open_core(options)
 
@@ -178,3 +185,46 @@ async def test_a_refusal_of_images_is_said_in_words_and_remembered(
         await core.close()
     saved = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
     assert saved["learned_text_only"] == [model_key(provider, model)]
+
+
+@pytest.mark.parametrize("name_model", [True, False], ids=["--model", "first-model"])
+async def test_a_server_failing_on_images_is_found_out_and_remembered(
+    tmp_path: Path, openai_server: OpenAITestServer, name_model: bool
+) -> None:
+    # What llama-cpp-python's own server does with a text-only model (found trying it,
+    # started as `serve --base-url` without a model: the refusal is kept under the name
+    # of the server's first model, which the model is only known by once it was asked).
+    openai_server.fail_on_content_lists = True
+    core = await open_serve_core(tmp_path, openai_server, name_model=name_model)
+    try:
+        session = await core.manager.create_session("picture")
+        with pytest.raises(ImagesNotSupportedError, match="answers the same chat without them"):
+            await drain(core.engine.send(session.id, IMAGE_QUESTION))
+        # It was asked once more, without the images, and answered.
+        assert openai_server.requests[-1]["messages"][-1]["content"] == (
+            f"What is in this picture?\n{IMAGE_OMITTED}"
+        )
+        provider, model = core.registry.resolve(session)
+        assert core.registry.image_support(provider, model).sees is False
+        # The next image is left out (the window asks first) and the chat goes on.
+        await drain(core.engine.send(session.id, IMAGE_QUESTION))
+        stored = (await core.manager.require_session(session.id)).history
+        assert stored[-1].role == "assistant" and stored[-1].status == "complete"
+    finally:
+        await core.close()
+
+
+async def test_a_server_error_that_is_not_about_the_images_stays_what_it_is(
+    tmp_path: Path, openai_server: OpenAITestServer
+) -> None:
+    openai_server.status = 500
+    core = await open_serve_core(tmp_path, openai_server)
+    try:
+        session = await core.manager.create_session("picture")
+        with pytest.raises(ServerError) as failed:
+            await drain(core.engine.send(session.id, IMAGE_QUESTION))
+        assert not isinstance(failed.value, ImagesNotSupportedError)
+        provider, model = core.registry.resolve(session)
+        assert core.registry.image_support(provider, model).sees is None
+    finally:
+        await core.close()

@@ -269,6 +269,18 @@ def test_other_openai_fields_are_honoured_or_ignored(served_fresh: Served) -> No
             id="tool-without-id",
         ),
         pytest.param(
+            {"messages": []},
+            "messages",
+            "at least 1 item",
+            id="no-messages",
+        ),
+        pytest.param(
+            {"messages": [{"role": "user", "content": "hi"}], "temperature": 5},
+            "temperature",
+            "less than or equal to 2",
+            id="temperature-out-of-range",
+        ),
+        pytest.param(
             {"messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto"},
             "tool_choice",
             "only allowed when tools are given",
