@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QKeyCombination, QObject, QPoint, Qt
-from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtGui import QCursor, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QToolButton
 
 from chatdesk.ui.message_widget import (
@@ -296,13 +296,18 @@ class MessageKeyboard(QObject):
         mouse brought the focus (it points at what it acts on)."""
         if reason == Qt.FocusReason.PopupFocusReason:
             return
+        mouse = reason == Qt.FocusReason.MouseFocusReason
+        viewport = self._view.viewport()
+        clicked = self._view.indexAt(viewport.mapFromGlobal(QCursor.pos())) if mouse else None
         row = self.current_row()
-        if row is None or not self._in_view(row):
+        if clicked is not None and clicked.isValid():
+            self._view.setCurrentIndex(clicked)  # a click on a message's margin chooses it
+        elif row is None or not self._in_view(row):
             # Tab into the chat starts at the newest message in view (not the oldest loaded).
             newest = self._newest_in_view()
             if newest is not None:
                 self._view.setCurrentIndex(self._model.index(newest, 0))
-        self._set_ring(reason != Qt.FocusReason.MouseFocusReason)
+        self._set_ring(not mouse)
 
     def _set_ring(self, ring: bool) -> None:
         if ring != self._ring:

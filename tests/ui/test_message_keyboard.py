@@ -8,10 +8,11 @@ from PySide6.QtGui import QContextMenuEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
 from pytestqt.qtbot import QtBot
 
+from chatdesk.domain import Message
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.message_model import MessageRole
 from chatdesk.ui.message_widget import MessageWidget
-from tests.ui.harness import Harness, wait_for
+from tests.ui.harness import Harness, run, wait_for
 
 
 def chat_of_three(qtbot: QtBot, window: MainWindow, openai_server) -> None:
@@ -199,3 +200,23 @@ def test_the_shortcuts_sheet_lists_the_message_keys(harness: Harness) -> None:
     assert ("Messages", "The message's actions", "Enter / Menu / Shift+F10") in rows
     assert ("Messages", "Edit your message", "E") in rows
     sheet.close()
+
+
+def test_up_past_the_first_loaded_message_brings_older_ones(harness: Harness, qtbot: QtBot) -> None:
+    window = harness.window()
+    session = window.chat.current
+    assert session is not None
+    messages = [
+        Message.create("user" if i % 2 == 0 else "assistant", f"Message {i}") for i in range(120)
+    ]
+    run(qtbot, window.manager.replace_messages(session.id, messages))
+    model = window.chat_view.model()
+    wait_for(qtbot, lambda: 0 < model.rowCount() < 120)
+    first_loaded = model.index(0, 0).data()
+    window.focus_messages()
+    key(qtbot, window, Qt.Key.Key_Home)
+    assert current_text(window) == first_loaded
+    key(qtbot, window, Qt.Key.Key_Up)
+    number = int(first_loaded.split()[1])
+    assert current_text(window) == f"Message {number - 1}"
+    assert widget_of(window, window.chat_view.currentIndex().row()).is_current()
