@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QKeyCombination, QObject, QPoint, Qt
-from PySide6.QtGui import QCursor, QKeyEvent, QKeySequence
+from PySide6.QtCore import QKeyCombination, QObject, QPoint, Qt, QUrl
+from PySide6.QtGui import QCursor, QDesktopServices, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QToolButton
 
 from chatdesk.ui.message_widget import (
@@ -24,6 +24,8 @@ from chatdesk.ui.message_widget import (
     SUMMARY_TOGGLE,
     SUMMARY_UNDO,
     CodeBlock,
+    CodeText,
+    MessageText,
     MessageWidget,
 )
 
@@ -73,6 +75,8 @@ MESSAGE_KEYS = (
     ("Messages", "Back to the message box", "Esc"),
 )
 
+# More links than this in one message are left to the mouse (the menu stays short).
+_MOST_LINKS = 9
 _MOVES = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1}
 _MENU_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Menu)
 
@@ -101,6 +105,23 @@ def _action_for(pressed: QKeySequence) -> MessageAction | None:
 def code_blocks(widget: MessageWidget) -> list[CodeBlock]:
     """The code blocks of ``widget``'s message, in order (each has its Copy button)."""
     return [part for part in widget.part_widgets() if isinstance(part, CodeBlock)]
+
+
+def links_of(widget: MessageWidget) -> list[str]:
+    """The addresses the message's text links to, in order, each once (code excluded)."""
+    found: list[str] = []
+    for part in widget.part_widgets():
+        if isinstance(part, MessageText) and not isinstance(part, CodeText):
+            block = part.document().begin()
+            while block.isValid():
+                fragments = block.begin()
+                while not fragments.atEnd():
+                    href = fragments.fragment().charFormat().anchorHref()
+                    if href and href not in found:
+                        found.append(href)
+                    fragments += 1
+                block = block.next()
+    return found
 
 
 class MessageKeyboard(QObject):
@@ -234,6 +255,19 @@ class MessageKeyboard(QObject):
             entry = menu.addAction(f"{text} ({label})" if label else text)
             entry.setObjectName(f"copyCode{number + 1}MessageAction")
             entry.triggered.connect(lambda _checked=False, n=number: self._copy_code(message_id, n))
+        # A keyboard cannot click a link in the text: the menu opens it (as a click would).
+        links = links_of(widget)[:_MOST_LINKS]
+        if links:
+            menu.addSeparator()
+        for number, href in enumerate(links):
+            shown = QUrl(href).host() or href
+            text = "Open &Link" if len(links) == 1 else f"Open Link &{number + 1}"
+            entry = menu.addAction(f"{text} ({shown})")
+            entry.setObjectName(f"openLink{number + 1}MessageAction")
+            entry.setToolTip(href)
+            entry.triggered.connect(
+                lambda _checked=False, h=href: QDesktopServices.openUrl(QUrl(h))
+            )
         return menu
 
     def _menu_position(self, widget: MessageWidget) -> QPoint:

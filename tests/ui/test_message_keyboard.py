@@ -3,8 +3,8 @@ message (ringed) is chosen with Up/Down and acted on with direct keys or its men
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QContextMenuEvent, QGuiApplication
+from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
+from PySide6.QtGui import QContextMenuEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication, QLabel, QMenu
 from pytestqt.qtbot import QtBot
 
@@ -220,3 +220,52 @@ def test_up_past_the_first_loaded_message_brings_older_ones(harness: Harness, qt
     number = int(first_loaded.split()[1])
     assert current_text(window) == f"Message {number - 1}"
     assert widget_of(window, window.chat_view.currentIndex().row()).is_current()
+
+
+def test_the_menu_copies_code_and_opens_links_a_keyboard_cannot_reach_in_the_text(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    openai_server.reply = (
+        "Run it:\n\n```python\nprint('hi')\n```\n\nSee [the docs](https://docs.example.org/run)."
+    )
+    task = window.send_text("How do I run it?")
+    assert task is not None
+    wait_for(qtbot, task.done)
+    opened: list[str] = []
+    catcher = UrlCatcher(opened)
+    QDesktopServices.setUrlHandler("https", catcher, "open")
+    try:
+        window.focus_messages()
+        key(qtbot, window, Qt.Key.Key_End)
+        key(qtbot, window, Qt.Key.Key_Return)
+        menu = window.chat_view.keyboard.menu
+        assert isinstance(menu, QMenu)
+        wait_for(qtbot, menu.isVisible)
+        by_name = {a.objectName(): a for a in menu.actions()}
+        by_name["copyCode1MessageAction"].trigger()
+        assert QGuiApplication.clipboard().text() == "print('hi')"
+        assert "docs.example.org" in by_name["openLink1MessageAction"].text()
+        by_name["openLink1MessageAction"].trigger()
+        assert opened == ["https://docs.example.org/run"]
+        menu.close()
+    finally:
+        QDesktopServices.unsetUrlHandler("https")
+    # The text itself is no longer a Tab stop of its own: the chat is one.
+    assert all(
+        not part.focusPolicy() & Qt.FocusPolicy.TabFocus
+        for widget in window.chat_view.message_widgets()
+        for part in widget.part_widgets()
+    )
+
+
+class UrlCatcher(QObject):
+    """Takes the links the app opens, instead of a browser."""
+
+    def __init__(self, opened: list[str]) -> None:
+        super().__init__()
+        self.opened = opened
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
