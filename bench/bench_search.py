@@ -235,7 +235,7 @@ MESSAGE_TRIGGERS = ("messages_search_ai", "messages_search_ad", "messages_search
 async def _run(manager: SessionManager, statements: list[str]) -> None:
     # Through the manager's own connection: a schema change made on another connection
     # while the manager holds its pool open is not what is being measured.
-    async with manager._transaction() as conn:
+    async with manager.engine.begin() as conn:
         for statement in statements:
             await conn.execute(text(statement))
 

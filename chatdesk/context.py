@@ -30,6 +30,7 @@ from typing import Any
 
 from chatdesk.domain import Message, Session, content_text
 from chatdesk.providers.base import ContextTooLongError, Provider
+from chatdesk.providers.base import model_key as model_key  # re-exported
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +66,6 @@ SUMMARY_INSTRUCTIONS = (
     "continue it. Write plain sentences, no preamble."
 )
 SUMMARY_PREFIX = "Summary of the earlier conversation:"
-
-
-def model_key(provider: Provider, model: str | None) -> str:
-    """One name for a provider's model, for remembering what was learned about it.
-
-    The same as the Settings' ``model_settings_key(provider id, model)``: a server's
-    base URL and model name, or ``local`` and the .gguf path (none for the bundled one).
-    """
-    where = getattr(provider, "base_url", None) or provider.name
-    return f"{where} {model or provider.model or ''}".strip()
 
 
 def reply_reserve(window: int, max_tokens: object = None) -> int:
@@ -261,15 +252,27 @@ def build_context(session: Session, *, tools: bool = True) -> list[dict[str, Any
             context.append(
                 {"role": "system", "content": f"{SUMMARY_PREFIX}\n{content_text(message.content)}"}
             )
-        elif tools or (message.role != "tool" and not message.tool_calls):
+        elif tools:
             context.append(message.to_context())
-        elif message.role == "tool":
-            context.append({"role": "user", "content": f"[Tool result] {message.content}"})
         else:
-            calls = "; ".join(describe_tool_call(call) for call in message.tool_calls or ())
-            text = content_text(message.content)
-            context.append({"role": "assistant", "content": f"{text}\n[Tool call] {calls}".strip()})
+            context.append(tool_messages_as_text(message.to_context()))
     return context
+
+
+def tool_messages_as_text(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` (a context dict) readable by a model that does not take tools.
+
+    A tool result becomes a user message ``[Tool result] ...``, a reply that called tools
+    an assistant message ending ``[Tool call] name(arg=...)``; any other message is
+    returned as it is.
+    """
+    if message.get("role") == "tool":
+        return {"role": "user", "content": f"[Tool result] {content_text(message['content'])}"}
+    if not message.get("tool_calls"):
+        return message
+    calls = "; ".join(describe_tool_call(call) for call in message["tool_calls"])
+    text = content_text(message.get("content") or "")
+    return {"role": "assistant", "content": f"{text}\n[Tool call] {calls}".strip()}
 
 
 def describe_tool_call(call: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from chatdesk.providers.registry import ProviderRegistry, build_provider
+from chatdesk.providers.registry import ImageSupport, ProviderRegistry, build_provider
 from chatdesk.settings import (
     LOCAL_PROVIDER,
     Preferences,
@@ -256,3 +256,34 @@ class ModelSettings:
         elif key not in self.preferences.tools_off:
             self.preferences.tools_off.append(key)
         self._save()
+
+    # -- per model: images ----------------------------------------------------------------
+
+    def image_input(self, provider_id: str, model: str | None) -> bool | None:
+        """Whether the model was set to see images (True) or not (False); None: as reported."""
+        return self.preferences.image_input.get(model_settings_key(provider_id, model))
+
+    def set_image_input(self, provider_id: str, model: str | None, sees: bool | None) -> None:
+        """Say whether the model sees images (None: go by what its server reports)."""
+        if provider_id == LOCAL_PROVIDER and sees:
+            raise SettingsRefused("The embedded models read text only; they cannot see images.")
+        key = model_settings_key(provider_id, model)
+        # What the user sets replaces what a refusal taught.
+        while key in self.preferences.learned_text_only:
+            self.preferences.learned_text_only.remove(key)
+        if sees is None:
+            self.preferences.image_input.pop(key, None)
+        else:
+            self.preferences.image_input[key] = sees
+        self._save()
+
+    def image_support(self, provider_id: str, model: str | None) -> ImageSupport:
+        """Whether the model sees images now, and how that is known."""
+        provider = self.registry.provider(provider_id, model)
+        return self.registry.image_support(provider, model)
+
+    async def learn_image_support(self, provider_id: str, model: str | None) -> ImageSupport:
+        """:meth:`image_support` after asking the model's server once."""
+        return await self.registry.learn_image_support(
+            self.registry.provider(provider_id, model), model
+        )

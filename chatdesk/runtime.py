@@ -82,8 +82,9 @@ def build_engine(
 ) -> ChatEngine:
     """The one ChatEngine of a process, as both the window and ``serve`` build it.
 
-    It uses the context windows and the tools switch set per model in Settings, and
-    keeps the windows servers state in their errors (saved with the preferences).
+    It uses the context windows, the tools switch and the images switch set per model in
+    Settings, and keeps what servers state in their errors (a window, a refusal of
+    images), saved with the preferences.
     """
 
     def remember_window(key: str, limit: int) -> None:
@@ -92,6 +93,16 @@ def build_engine(
             save_preferences()
         except OSError as exc:
             log.warning("could not save the context window learned for %s: %s", key, exc)
+
+    def remember_text_only(key: str) -> None:
+        # Next time the window warns before sending images to this model.
+        if key in preferences.learned_text_only:
+            return
+        preferences.learned_text_only.append(key)
+        try:
+            save_preferences()
+        except OSError as exc:
+            log.warning("could not save that %s refused images: %s", key, exc)
 
     windows = ContextWindows(
         preferences.context_window,
@@ -104,6 +115,8 @@ def build_engine(
         resolve_provider=registry.resolve,
         context_windows=windows,
         tools_enabled=lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
+        reads_images=lambda provider, model: registry.image_support(provider, model).sees,
+        on_images_refused=remember_text_only,
     )
 
 

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import platformdirs
 
 from chatdesk import __version__
+from chatdesk.presets import STARTER_PRESETS, ChatPreset
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ APP_NAME = "chatdesk"
 DATABASE_FILE = "chat.db"
 PREFERENCES_FILE = "settings.json"
 LOCAL_PROVIDER = "local"
+# The looks the window offers: following the desktop's palette, or one of its own.
+THEMES = ("system", "light", "dark")
 # The port of the local HTTP API, in the window and for ``chatdesk serve``.
 DEFAULT_API_PORT = 8484
 # Where ``--provider openai`` goes when no --base-url is given: OpenAI's own API.
@@ -161,6 +164,15 @@ class Preferences:
     tools_off: list[str] = field(default_factory=list)
     # Windows servers stated in their "context too long" errors, remembered per model.
     learned_context_windows: dict[str, int] = field(default_factory=dict)
+    # Per model: whether it sees images, as the user set it (absent: as its server
+    # reports), and the models whose server refused images once.
+    image_input: dict[str, bool] = field(default_factory=dict)
+    learned_text_only: list[str] = field(default_factory=list)
+    # The look: one of THEMES, and the text size in points (None: the system's).
+    theme: str = "system"
+    text_size: float | None = None
+    # The user's chat presets (None: none saved yet, so the starters are offered).
+    presets: list[ChatPreset] | None = None
 
     # What went wrong reading the file (each a sentence); shown or logged, never saved.
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
@@ -186,13 +198,18 @@ class Preferences:
         except OSError as exc:
             problems.append(f"{path} could not be read ({exc.strerror or exc}); defaults used.")
             raw = {}
+        window = _window(raw.get("window", {}), problems)
+        # The look and the presets were kept in the window state before they had fields.
+        old_look = window.pop("look", None)
+        old_look = old_look if isinstance(old_look, dict) else {}
+        old_presets = window.pop("presets", None)
         loaded = cls(
             servers=_servers(raw.get("servers", []), problems, secrets),
             default_provider=split_url_secret(
                 _typed(raw, "default_provider", str, LOCAL_PROVIDER, problems) or LOCAL_PROVIDER
             )[0],
             default_model=_typed(raw, "default_model", str, None, problems) or None,
-            window=_window(raw.get("window", {}), problems),
+            window=window,
             local_models=_strings(raw.get("local_models", []), "local_models", problems),
             problems=problems,
             url_secrets=secrets,
@@ -201,6 +218,13 @@ class Preferences:
             context_windows=_context_windows(raw.get("context_windows")),
             tools_off=[str(k) for k in raw.get("tools_off") or [] if isinstance(k, str)],
             learned_context_windows=_context_windows(raw.get("learned_context_windows")),
+            image_input=_switches(raw.get("image_input")),
+            learned_text_only=_strings(
+                raw.get("learned_text_only", []), "learned_text_only", problems
+            ),
+            theme=_theme(raw.get("theme", old_look.get("theme")), problems),
+            text_size=_text_size(raw.get("text_size", old_look.get("font_size")), problems),
+            presets=_presets(raw.get("presets", old_presets), problems),
         )
         for problem in problems:
             log.warning("settings: %s", problem)
@@ -224,6 +248,13 @@ class Preferences:
             "context_windows": self.context_windows,
             "tools_off": self.tools_off,
             "learned_context_windows": self.learned_context_windows,
+            "image_input": self.image_input,
+            "learned_text_only": self.learned_text_only,
+            "theme": self.theme,
+            "text_size": self.text_size,
+            "presets": None
+            if self.presets is None
+            else [preset.to_json() for preset in self.presets],
         }
         try:
             existing = load_json_object(path)
@@ -239,6 +270,15 @@ class Preferences:
     def tools_enabled(self, key: str) -> bool:
         """Whether the model ``key`` may be offered tools (on unless switched off)."""
         return key not in self.tools_off
+
+    def chat_presets(self) -> list[ChatPreset]:
+        """The user's presets, or the starter ones while there are none."""
+        return list(self.presets) if self.presets else list(STARTER_PRESETS)
+
+    def keep_preset(self, preset: ChatPreset) -> None:
+        """Keep ``preset`` among the user's presets, replacing one of the same name."""
+        kept = [p for p in self.chat_presets() if p.name != preset.name]
+        self.presets = [*kept, preset]
 
     def server(self, base_url: str) -> ServerConfig | None:
         """The configured server with ``base_url``, if any."""
@@ -465,6 +505,41 @@ def _context_windows(raw: object) -> dict[str, int]:
         for k, v in raw.items()
         if isinstance(v, int) and not isinstance(v, bool) and v > 0
     }
+
+
+def _theme(value: object, problems: list[str]) -> str:
+    if value is None or value in THEMES:
+        return value or "system"
+    problems.append(f"'theme' should be one of {', '.join(THEMES)}; the system's look is used.")
+    return "system"
+
+
+def _text_size(value: object, problems: list[str]) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 100:
+        return float(value)
+    problems.append("'text_size' should be a size in points; the system's size is used.")
+    return None
+
+
+def _presets(value: object, problems: list[str]) -> list[ChatPreset] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        problems.append(f"'presets' should be a list, not {_kind(value)}; it was ignored.")
+        return None
+    found = [preset for preset in map(ChatPreset.from_json, value) if preset is not None]
+    if len(found) != len(value):
+        problems.append(f"'presets': {len(value) - len(found)} entries without a name ignored.")
+    return found or None
+
+
+def _switches(raw: object) -> dict[str, bool]:
+    """The per-model on/off switches of settings.json, dropping anything not a bool."""
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, bool)}
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:

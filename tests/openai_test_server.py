@@ -82,6 +82,12 @@ class OpenAITestServer:
         # Where the window is reported: None, "models" (vLLM's max_model_len), "llama.cpp"
         # (/props), "lmstudio" (/api/v0/models/<id>) or "ollama" (/api/show).
         self.report_window: str | None = None
+        # Where whether the model sees images is reported, the same places ("models" is
+        # OpenRouter's architecture.input_modalities), and what is reported.
+        self.report_images: str | None = None
+        self.sees_images = False
+        # A request holding an image gets llama.cpp's 500 for a model without a projector.
+        self.refuse_images = False
         # Tool calls to stream instead of text, one list per request that offers tools:
         # each call is {"name": ..., "arguments": "<json text>"}.
         self.tool_call_script: list[list[dict[str, str]]] = []
@@ -89,6 +95,10 @@ class OpenAITestServer:
         self.tool_calls_unasked = False
         # A request whose tools could not be used: 400, like a server without tool support.
         self.reject_tools = False
+        # Answer a request whose last message is a tool result with that result:
+        # "Tool <tool_call_id> said: <content>", as a model finishing an agent's loop
+        # (no scripted call is made then).
+        self.answer_tool_results = False
         # What was received: the JSON body and the headers of every chat completion request.
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -225,6 +235,13 @@ class OpenAITestServer:
                 "invalid_request_error",
                 param="stream_options",
             )
+        if self.refuse_images and _holds_image(body):
+            return _error(
+                500,
+                "image input is not supported - hint: if this is unexpected, you may need "
+                "to provide the mmproj",
+                "server_error",
+            )
         if self.reject_tools and body.get("tools"):
             return _error(
                 400, "This model does not support tools.", "invalid_request_error", param="tools"
@@ -238,8 +255,6 @@ class OpenAITestServer:
         model = body.get("model") or self.model
         if self.script is not None:
             return await self._play_script(request, self.script)
-        if not body.get("stream"):
-            return web.json_response(self._completion(model))
         if too_long:
             # llama-cpp-python's server: 200, an event stream, and not a single event.
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -248,10 +263,22 @@ class OpenAITestServer:
             if self.drop_connection_after_empty_stream:
                 self._dropped_transports.add(request.transport)
             return response
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        asked = body.get("tools") or self.tool_calls_unasked
+        answer = self._tool_result_answer(body)
+        reply = self.reply if answer is None else answer
+        asked = (body.get("tools") or self.tool_calls_unasked) and answer is None
         calls = self.tool_call_script.pop(0) if asked and self.tool_call_script else None
-        return await self._stream(request, model, include_usage, calls)
+        if not body.get("stream"):
+            return web.json_response(self._completion(model, reply, calls))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(request, model, include_usage, calls, reply)
+
+    def _tool_result_answer(self, body: dict[str, Any]) -> str | None:
+        """With :attr:`answer_tool_results`, the answer to a request ending in a tool result."""
+        messages = body.get("messages") or [{}]
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        if self.answer_tool_results and last.get("role") == "tool":
+            return f"Tool {last.get('tool_call_id')} said: {last.get('content')}"
+        return None
 
     def _too_long(self, body: dict[str, Any], limit: int | None) -> web.Response:
         return _error(
@@ -263,26 +290,44 @@ class OpenAITestServer:
             code="context_length_exceeded",
         )
 
+    def _reports(self, where: str) -> tuple[bool, bool]:
+        """Whether the endpoint ``where`` reports the window, and whether images."""
+        window = self.report_window == where and self.context_window is not None
+        return window, self.report_images == where
+
     async def _props(self, request: web.Request) -> web.StreamResponse:
-        if self.report_window != "llama.cpp" or self.context_window is None:
+        window, images = self._reports("llama.cpp")
+        if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
-        return web.json_response({"default_generation_settings": {"n_ctx": self.context_window}})
+        props: dict[str, Any] = {}
+        if window:
+            props["default_generation_settings"] = {"n_ctx": self.context_window}
+        if images:
+            props["modalities"] = {"vision": self.sees_images, "audio": False}
+        return web.json_response(props)
 
     async def _lm_studio_model(self, request: web.Request) -> web.StreamResponse:
-        if self.report_window != "lmstudio" or self.context_window is None:
+        window, images = self._reports("lmstudio")
+        if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
         model = request.match_info["model"]
-        return web.json_response({"id": model, "max_context_length": self.context_window})
+        info: dict[str, Any] = {"id": model}
+        if window:
+            info["max_context_length"] = self.context_window
+        if images:
+            info["type"] = "vlm" if self.sees_images else "llm"
+        return web.json_response(info)
 
     async def _ollama_show(self, request: web.Request) -> web.StreamResponse:
-        if self.report_window != "ollama" or self.context_window is None:
+        window, images = self._reports("ollama")
+        if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
-        return web.json_response(
-            {
-                "parameters": "temperature 0.7",
-                "model_info": {"llama.context_length": self.context_window},
-            }
-        )
+        info: dict[str, Any] = {"parameters": "temperature 0.7"}
+        if window:
+            info["model_info"] = {"llama.context_length": self.context_window}
+        if images:
+            info["capabilities"] = ["completion", "vision"] if self.sees_images else ["completion"]
+        return web.json_response(info)
 
     async def _list_models(self, request: web.Request) -> web.StreamResponse:
         self.model_requests.append(dict(request.headers))
@@ -295,6 +340,10 @@ class OpenAITestServer:
         if self.report_window == "models" and self.context_window is not None:
             for entry in data:
                 entry["max_model_len"] = self.context_window
+        if self.report_images == "models":
+            modalities = ["text", "image"] if self.sees_images else ["text"]
+            for entry in data:
+                entry["architecture"] = {"input_modalities": modalities}
         return web.json_response({"object": "list", "data": data})
 
     async def _refusal(self, request: web.Request, model: str | None) -> web.Response | None:
@@ -331,6 +380,7 @@ class OpenAITestServer:
         model: str,
         include_usage: bool,
         tool_calls: list[dict[str, str]] | None = None,
+        reply: str | None = None,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -338,7 +388,7 @@ class OpenAITestServer:
         await response.prepare(request)
         chunk_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        pieces = [] if tool_calls else _word_chunks(self.reply)
+        pieces = [] if tool_calls else _word_chunks(self.reply if reply is None else reply)
 
         def event(choices: list[dict[str, Any]], usage: dict[str, int] | None = None) -> bytes:
             chunk: dict[str, Any] = {
@@ -431,8 +481,24 @@ class OpenAITestServer:
         if request.transport is not None:
             request.transport.close()
 
-    def _completion(self, model: str) -> dict[str, Any]:
-        pieces = _word_chunks(self.reply)
+    def _completion(
+        self, model: str, reply: str, tool_calls: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        pieces = [] if tool_calls else _word_chunks(reply)
+        message: dict[str, Any] = {"role": "assistant", "content": reply}
+        if tool_calls:
+            message = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{uuid.uuid4().hex[:8]}",
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": call.get("arguments", "")},
+                    }
+                    for call in tool_calls
+                ],
+            }
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -442,9 +508,9 @@ class OpenAITestServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": self.reply},
+                    "message": message,
                     "logprobs": None,
-                    "finish_reason": "stop",
+                    "finish_reason": "tool_calls" if tool_calls else "stop",
                 }
             ],
             "usage": _usage(self.requests[-1] if self.requests else {}, pieces),
@@ -497,3 +563,13 @@ def _error(
     """An error the way OpenAI words one."""
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return web.json_response(body, status=status, headers=headers)
+
+
+def _holds_image(body: dict[str, Any]) -> bool:
+    """Whether a chat request has an image block in any message."""
+    return any(
+        isinstance(block, dict) and block.get("type") == "image_url"
+        for message in body.get("messages") or []
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for block in message["content"]
+    )

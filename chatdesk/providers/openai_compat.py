@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
 from chatdesk.providers.base import (
     AuthenticationError,
     ContextTooLongError,
+    ImagesNotSupportedError,
     ModelNotFoundError,
     Provider,
     ProviderConnectionError,
@@ -39,8 +40,10 @@ from chatdesk.providers.base import (
     StreamEnd,
     StreamInterruptedError,
     Usage,
+    images_refused,
     stated_context_limit,
 )
+from chatdesk.providers.server_probe import ModelFacts, probe_model
 from chatdesk.settings import split_url_secret
 
 log = logging.getLogger(__name__)
@@ -50,8 +53,6 @@ _PLACEHOLDER_KEY = "not-needed"
 _MAX_SERVER_MESSAGE = 300
 # How much of a body that is not a stream is read to say what it was.
 _MAX_BODY_PEEK = 64 * 1024
-# Asking a server about its context window is a hint, worth a short wait only.
-_PROBE_TIMEOUT = 3.0
 _CONTEXT_PATTERN = re.compile(
     r"context[_ ]length|maximum context|context window|context size|token limit"
     r"|too many tokens|maximum number of tokens|prompt is too long",
@@ -87,7 +88,8 @@ class OpenAICompatibleProvider(Provider):
         self._timeout = timeout
         self._inactivity_timeout = timeout if inactivity_timeout is None else inactivity_timeout
         self._send_stream_options = True
-        self._windows: dict[str, int | None] = {}
+        # What the server reported about each model, asked once per model.
+        self._facts: dict[str, ModelFacts] = {}
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or _PLACEHOLDER_KEY,
@@ -255,21 +257,29 @@ class OpenAICompatibleProvider(Provider):
         return True
 
     async def context_window(self, model: str | None) -> int | None:
-        """The window the server reports for ``model``, asked once per model.
+        """The window the server reports for ``model`` (see :mod:`.server_probe`)."""
+        return (await self.model_facts(model)).context_window
 
-        Tried in turn: the model list's own fields (vLLM ``max_model_len``,
-        ``context_length``), llama.cpp server's ``/props``, LM Studio's
-        ``/api/v0/models/<model>`` and Ollama's ``/api/show``. None when none answers.
-        """
+    async def reads_images(self, model: str | None) -> bool | None:
+        """Whether the server reports that ``model`` sees images (None: it does not say)."""
+        return (await self.model_facts(model)).sees_images
+
+    def reported_image_input(self, model: str | None) -> bool | None:
+        """What :meth:`reads_images` found, if the server was asked already."""
+        facts = self._facts.get(model or self.model)
+        return facts.sees_images if facts is not None else None
+
+    async def model_facts(self, model: str | None) -> ModelFacts:
+        """What the server reports about ``model``, asked once per model."""
         model = model or self.model
-        if model in self._windows:
-            return self._windows[model]
-        found = None
+        if model in self._facts:
+            return self._facts[model]
+        found = ModelFacts()
         try:
-            found = await self._probe_context_window(model)
+            found = await probe_model(self.base_url, self._api_key, model)
         except Exception as exc:  # a probe is only a hint; any failure means "unknown"
-            log.info("could not learn the context window from %s: %r", self.base_url, exc)
-        self._windows[model] = found
+            log.info("could not learn about %s from %s: %r", model, self.base_url, exc)
+        self._facts[model] = found
         return found
 
     async def check_request(
@@ -295,50 +305,6 @@ class OpenAICompatibleProvider(Provider):
                 await self._client.chat.completions.create(**request)
         except openai.OpenAIError as exc:
             return self._map_error(exc, model)
-        return None
-
-    async def _probe_context_window(self, model: str) -> int | None:
-        root = self.base_url.rstrip("/").removesuffix("/v1")
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT, headers=headers) as client:
-
-            async def get_json(method: str, url: str, **kwargs: Any) -> Any:
-                try:
-                    response = await client.request(method, url, **kwargs)
-                except httpx.HTTPError:
-                    return None
-                if response.status_code != 200:
-                    return None
-                try:
-                    return response.json()
-                except ValueError:
-                    return None
-
-            listing = await get_json("GET", f"{self.base_url.rstrip('/')}/models")
-            entries = listing.get("data") if isinstance(listing, dict) else None
-            for entry in entries if isinstance(entries, list) else ():
-                if isinstance(entry, dict) and entry.get("id") == model:
-                    for name in ("max_model_len", "context_length", "max_context_length"):
-                        found = _positive_int(entry.get(name))
-                        if found:
-                            return found
-            props = await get_json("GET", f"{root}/props")
-            if isinstance(props, dict):
-                settings = props.get("default_generation_settings")
-                for source in (settings, props):
-                    if isinstance(source, dict):
-                        found = _positive_int(source.get("n_ctx"))
-                        if found:
-                            return found
-            lm_studio = await get_json("GET", f"{root}/api/v0/models/{model}")
-            if isinstance(lm_studio, dict):
-                for name in ("loaded_context_length", "max_context_length"):
-                    found = _positive_int(lm_studio.get(name))
-                    if found:
-                        return found
-            ollama = await get_json("POST", f"{root}/api/show", json={"model": model})
-            if isinstance(ollama, dict):
-                return _ollama_window(ollama)
         return None
 
     # -- internals ----------------------------------------------------------------------
@@ -400,6 +366,12 @@ class OpenAICompatibleProvider(Provider):
                 )
             return ModelNotFoundError(f"The server at {where} answered HTTP 404 (not found).")
         detail = self._server_message(exc)
+        if isinstance(exc, openai.APIStatusError) and images_refused(_error_text(exc)):
+            return ImagesNotSupportedError(
+                f"Model {self._scrub(model or self.model)} on {where} cannot see images "
+                f"(the server said: {detail}). Remove the images, or choose a model that "
+                "sees images; ChatDesk will warn before sending images to this one again."
+            )
         if isinstance(exc, openai.BadRequestError):
             if _CONTEXT_PATTERN.search(_error_text(exc)):
                 return ContextTooLongError(
@@ -535,29 +507,3 @@ def _add_tool_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> None:
             call["function"]["name"] += function.name
         if getattr(function, "arguments", None):
             call["function"]["arguments"] += function.arguments
-
-
-def _positive_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float) and value > 0:
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
-        return int(value)
-    return None
-
-
-def _ollama_window(info: dict[str, Any]) -> int | None:
-    """Ollama's runtime window: ``num_ctx`` when the model sets it, else its trained one."""
-    for line in str(info.get("parameters") or "").splitlines():
-        name, _, value = line.strip().partition(" ")
-        if name == "num_ctx":
-            found = _positive_int(value.strip())
-            if found:
-                return found
-    model_info = info.get("model_info")
-    if isinstance(model_info, dict):
-        for key, value in model_info.items():
-            if str(key).endswith(".context_length"):
-                return _positive_int(value)
-    return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatdesk.providers.base import Provider
+from chatdesk.providers.base import Provider, model_key
 from chatdesk.settings import LOCAL_PROVIDER, Preferences
 
 if TYPE_CHECKING:
@@ -32,6 +32,18 @@ class ModelChoice:
     provider_id: str
     model: str | None
     label: str
+
+
+# How :class:`ImageSupport` names the embedded models' nature (nothing can change it).
+EMBEDDED_MODEL = "an embedded model"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSupport:
+    """Whether a model sees images (None: nobody said) and how that is known."""
+
+    sees: bool | None
+    source: str
 
 
 def build_provider(provider_id: str, model: str | None, api_key: str | None) -> Provider:
@@ -88,17 +100,41 @@ class ProviderRegistry:
         """The provider and model that answer ``session``."""
         return self._resolve(session.provider, session.model)
 
+    def resolve_choice(
+        self, provider_id: str | None, model: str | None
+    ) -> tuple[Provider, str | None]:
+        """The provider and model that would answer a session set to this choice."""
+        return self._resolve(provider_id, model)
+
     def resolve_default(self) -> tuple[Provider, str | None]:
         """The provider and model that answer a new session."""
         return self._resolve(None, None)
 
     def reads_images(self, session: Session) -> bool | None:
-        """Whether the model answering ``session`` can see images (None: not known).
+        """Whether the model answering ``session`` can see images (None: not known)."""
+        return self.image_support(*self.resolve(session)).sees
 
-        The embedded models read text only; servers do not say, so they are trusted.
-        """
-        provider, _ = self.resolve(session)
-        return False if provider.name == LOCAL_PROVIDER else None
+    def image_support(self, provider: Provider, model: str | None) -> ImageSupport:
+        """Whether ``model`` sees images: as set in Settings, else as its backend reports
+        (asked by :meth:`learn_image_support`), else text only if its server refused
+        images before. Servers that say nothing are trusted (None)."""
+        key = model_key(provider, model)
+        chosen = self.preferences.image_input.get(key)
+        if chosen is not None:
+            return ImageSupport(chosen, "set in Settings")
+        reported = provider.reported_image_input(model)
+        if provider.name == LOCAL_PROVIDER:
+            return ImageSupport(False, EMBEDDED_MODEL)
+        if key in self.preferences.learned_text_only:
+            return ImageSupport(False, "its server refused images before")
+        if reported is not None:
+            return ImageSupport(reported, "as its server reports")
+        return ImageSupport(None, "its server does not say")
+
+    async def learn_image_support(self, provider: Provider, model: str | None) -> ImageSupport:
+        """:meth:`image_support`, after asking ``provider`` once."""
+        await provider.reads_images(model)
+        return self.image_support(provider, model)
 
     def is_removed(self, provider_id: str | None) -> bool:
         """Whether ``provider_id`` names a server that is no longer configured."""

@@ -28,44 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.domain import Session
+from chatdesk.presets import ChatPreset
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import Preferences
 from chatdesk.ui.async_tasks import TaskSet
-
-# Offered until the user saves presets of their own.
-STARTER_PRESETS: list[dict[str, Any]] = [
-    {
-        "name": "Concise answers",
-        "system_prompt": "Answer briefly and directly. Use lists when they help.",
-        "temperature": 0.3,
-        "max_tokens": 400,
-    },
-    {
-        "name": "Code helper",
-        "system_prompt": (
-            "You are a careful programming assistant. Answer with working code in fenced "
-            "blocks that name their language, then explain briefly."
-        ),
-        "temperature": 0.2,
-        "max_tokens": None,
-    },
-    {
-        "name": "Creative writing",
-        "system_prompt": "You are an imaginative writer with a vivid, concrete style.",
-        "temperature": 1.0,
-        "max_tokens": None,
-    },
-]
-
-
-def presets_of(preferences: Preferences) -> list[dict[str, Any]]:
-    """The user's presets (the starter ones while there are none)."""
-    stored = preferences.window.get("presets")
-    if isinstance(stored, list):
-        found = [p for p in stored if isinstance(p, dict) and isinstance(p.get("name"), str)]
-        if found:
-            return found
-    return [dict(p) for p in STARTER_PRESETS]
 
 
 class ChatSettingsDialog(QDialog):
@@ -181,27 +147,23 @@ class ChatSettingsDialog(QDialog):
     def _fill_presets(self) -> None:
         self.presets.clear()
         self.presets.addItem("Choose a preset…")
-        for preset in presets_of(self._preferences):
-            self.presets.addItem(str(preset["name"]), preset)
+        for preset in self._preferences.chat_presets():
+            self.presets.addItem(preset.name, preset)
 
     def _apply_preset(self, index: int) -> None:
         preset = self.presets.itemData(index)
-        if not isinstance(preset, dict):
+        if not isinstance(preset, ChatPreset):
             return
-        self.system_prompt.setPlainText(str(preset.get("system_prompt") or ""))
-        temperature = preset.get("temperature")
-        self._set_temperature(float(temperature) if isinstance(temperature, int | float) else None)
-        max_tokens = preset.get("max_tokens")
-        self._set_max_tokens(max_tokens if isinstance(max_tokens, int) else None)
+        self.system_prompt.setPlainText(preset.system_prompt or "")
+        self._set_temperature(preset.temperature)
+        self._set_max_tokens(preset.max_tokens)
 
     def save_preset_named(self, name: str) -> None:
         """Keep the form's settings as preset ``name`` (replacing one of that name)."""
         name = name.strip()
         if not name:
             return
-        presets = [p for p in presets_of(self._preferences) if p.get("name") != name]
-        presets.append({"name": name, **self.chosen()})
-        self._preferences.window["presets"] = presets
+        self._preferences.keep_preset(ChatPreset(name, **self.chosen()))
         self._save_preferences()
         self._fill_presets()
         self.presets.setCurrentIndex(self.presets.findText(name))

@@ -119,6 +119,7 @@ class Composer(QFrame):
 
     submitted = Signal()
     stopRequested = Signal()
+    attachmentsChanged = Signal(int)  # how many are attached now
 
     def __init__(self, parent: QWidget | None = None) -> None:
         """An empty composer."""
@@ -289,6 +290,7 @@ class Composer(QFrame):
         self.attachment_row.insertWidget(len(self._attachments), chip)
         self._attachments.append(chip)
         self.attachment_strip.show()
+        self.attachmentsChanged.emit(len(self._attachments))
 
     def _remove(self, chip: AttachmentChip) -> None:
         if chip in self._attachments:
@@ -296,6 +298,7 @@ class Composer(QFrame):
             self.attachment_row.removeWidget(chip)
             chip.deleteLater()
         self.attachment_strip.setVisible(bool(self._attachments))
+        self.attachmentsChanged.emit(len(self._attachments))
 
     # -- drag and drop onto the whole composer ----------------------------------------------
 

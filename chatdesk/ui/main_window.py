@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
@@ -30,6 +29,7 @@ from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
 from chatdesk.domain import Content, Session, SessionSummary, content_text, utcnow
 from chatdesk.model_settings import KeyStore
+from chatdesk.presets import ChatPreset
 from chatdesk.providers.base import ProviderError
 from chatdesk.providers.registry import ProviderRegistry
 from chatdesk.scheduler import TaskScheduler
@@ -43,6 +43,7 @@ from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
 from chatdesk.ui.context_controller import ContextController
+from chatdesk.ui.image_check import ImageInputCheck
 from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.task_controller import ScheduledTasksController
@@ -51,8 +52,7 @@ from chatdesk.ui.theme import (
     FlatButtonFocus,
     apply_point_size,
     apply_theme,
-    look_of,
-    remember_look,
+    clamped,
     stepped,
 )
 from chatdesk.ui.window_actions import ShortcutsSheet, build_menus
@@ -141,6 +141,12 @@ class MainWindow(QMainWindow):
             report=self._notify,
             confirm=lambda parent, title, text: self.confirm(parent, title, text),
             parent=self,
+        )
+        self.image_check = ImageInputCheck(
+            registry,
+            self.tasks,
+            confirm=lambda title, text: self.confirm(self, title, text),
+            composer=self.pane.composer,
         )
         self.scheduler = scheduler
         self.scheduled: ScheduledSection | None = None
@@ -259,6 +265,10 @@ class MainWindow(QMainWindow):
         sidebar.model.renameRequested.connect(self._rename)
 
         pane.composer.submitted.connect(self.send_current)
+        pane.composer.attachmentsChanged.connect(
+            lambda _attached: self.image_check.attachments_changed(self.chat.current)
+        )
+        pane.model_selector.modelChosen.connect(self.image_check.model_chosen)
         pane.composer.stopRequested.connect(self.stop_current)
         pane.banner.retryRequested.connect(self.retry_current)
         pane.banner.dismissed.connect(self._dismiss_error)
@@ -381,7 +391,7 @@ class MainWindow(QMainWindow):
         if not self.chat.can_send():
             composer.show_notice("Wait for the reply to finish, or press Stop.")
             return None
-        if not self._images_may_go_to(composer):
+        if not self.image_check.may_send(self.chat.current):
             return None
         editing = composer.editing_message_id is not None
         task = self.chat.send(content, composer.editing_message_id)
@@ -395,23 +405,6 @@ class MainWindow(QMainWindow):
         self._store_draft(self.chat.current, composer.content())
         self.pane.view.scroll_to_newest()
         return task
-
-    def _images_may_go_to(self, composer: Composer) -> bool:
-        """False when the user, warned that the chat's model cannot see images, says no.
-
-        Said before sending, not after: the model would silently get a note instead.
-        """
-        session = self.chat.current
-        if session is None or not composer.attachments():
-            return True
-        if self.registry.reads_images(session) is not False:
-            return True
-        return self.confirm(
-            self,
-            "This model cannot see images",
-            "The chosen model reads text only, so the attached images would be left out. "
-            "Send the text anyway? (Choose a model that sees images above to send them.)",
-        )
 
     def send_text(self, text: str) -> asyncio.Task[None] | None:
         """Type ``text`` into the composer and send it (the self-test uses the real path)."""
@@ -631,30 +624,21 @@ class MainWindow(QMainWindow):
         sheet.open()
         return sheet
 
-    def presets(self) -> list[dict[str, Any]]:
+    def presets(self) -> list[ChatPreset]:
         """The saved chat presets (prompt and settings), for File ▸ New Chat from Preset."""
-        from chatdesk.ui.chat_settings_dialog import presets_of
+        return self.preferences.chat_presets()
 
-        return presets_of(self.preferences)
-
-    def new_chat_from_preset(self, preset: dict[str, Any]) -> asyncio.Task[Session]:
+    def new_chat_from_preset(self, preset: ChatPreset) -> asyncio.Task[Session]:
         """Start a new chat with ``preset``'s system prompt, temperature and longest reply."""
         return self.tasks.start(self._create_from_preset(preset))
 
-    async def _create_from_preset(self, preset: dict[str, Any]) -> Session:
+    async def _create_from_preset(self, preset: ChatPreset) -> Session:
         current = self.chat.current
         if current is not None and current.kind == "chat" and not current.history:
             session = current  # an empty chat is the new one, as with New Chat
         else:
             session = await self._create_and_open()
-        temperature = preset.get("temperature")
-        max_tokens = preset.get("max_tokens")
-        await self.manager.update_session(
-            session.id,
-            system_prompt=str(preset.get("system_prompt") or "") or None,
-            temperature=float(temperature) if isinstance(temperature, int | float) else None,
-            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        )
+        await self.manager.update_session(session.id, **preset.chat_settings())
         return session
 
     def open_chat_settings(self) -> QDialog | None:
@@ -675,19 +659,19 @@ class MainWindow(QMainWindow):
 
     def set_theme(self, theme: str) -> None:
         """Use the Light, Dark or System look from now on (and remember it)."""
-        _, points = look_of(self.preferences.window)
-        remember_look(self.preferences.window, theme, points)
+        self.preferences.theme = theme
         self._apply_look()
 
     def change_text_size(self, steps: int) -> None:
         """Make text ``steps`` steps larger (smaller when negative; 0: the normal size)."""
-        theme, points = look_of(self.preferences.window)
-        points = None if steps == 0 else stepped(points or self._normal_point_size, steps)
-        remember_look(self.preferences.window, theme, points)
+        points = self.preferences.text_size
+        self.preferences.text_size = (
+            None if steps == 0 else stepped(points or self._normal_point_size, steps)
+        )
         self._apply_look()
 
     def _follow_system_scheme(self, _scheme: object) -> None:
-        if shiboken6.isValid(self) and look_of(self.preferences.window)[0] == "system":
+        if shiboken6.isValid(self) and self.preferences.theme == "system":
             self._apply_look()
 
     def _apply_look(self) -> None:
@@ -696,9 +680,9 @@ class MainWindow(QMainWindow):
             return
         if not hasattr(self, "_normal_point_size"):
             self._normal_point_size = app.font().pointSizeF()
-        theme, points = look_of(self.preferences.window)
+        theme, points = self.preferences.theme, self.preferences.text_size
         apply_theme(app, theme)
-        apply_point_size(app, points or self._normal_point_size)
+        apply_point_size(app, clamped(points) if points else self._normal_point_size)
         self.pane.composer.follow_font(app.font())
         for name, action in self.menu_actions.themes.items():
             action.setChecked(name == theme)

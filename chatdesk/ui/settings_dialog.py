@@ -21,12 +21,14 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
+    QScrollArea,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -115,12 +117,25 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.servers)
         layout.addWidget(self._local_models_group())
         layout.addWidget(self._default_group())
-        self.model_context = ModelContextBox(self._settings)
+        self.model_context = ModelContextBox(self._settings, self._tasks)
         layout.addWidget(self.model_context)
         if session is not None:
             layout.addWidget(self._prompt_group(session))
+        # Taller than a laptop screen with every box: it scrolls rather than run off-screen.
+        self.models_scroll = models_scroll = QScrollArea()
+        models_scroll.setObjectName("modelsPageScroll")
+        models_scroll.setWidgetResizable(True)
+        models_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        models_scroll.setWidget(models_page)
+        models_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scrollbar = models_scroll.verticalScrollBar().sizeHint().width()
+        models_scroll.setMinimumWidth(models_page.sizeHint().width() + scrollbar)
+        screen = self.screen()
+        if screen is not None:
+            tallest = int(screen.availableGeometry().height() * 0.9)
+            self.resize(self.minimumWidth(), min(models_page.sizeHint().height() + 120, tallest))
         if api is None:
-            outer.addWidget(models_page)
+            outer.addWidget(models_scroll)
         else:
             # A page of its own: below the model settings it would not fit a laptop screen.
             self.local_api = LocalApiGroup(api, self._preferences, save_preferences, self._tasks)
@@ -130,7 +145,7 @@ class SettingsDialog(QDialog):
             api_layout.addStretch(1)
             self.pages = QTabWidget()
             self.pages.setObjectName("settingsPages")
-            self.pages.addTab(models_page, "Models")
+            self.pages.addTab(models_scroll, "Models")
             self.pages.addTab(api_page, "Local API")
             outer.addWidget(self.pages)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -8,13 +8,10 @@ the chat and the composer follow it.
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QToolButton, QWidget
 
-THEMES = ("system", "light", "dark")
 THEME_LABELS = {"system": "System", "light": "Light", "dark": "Dark"}
 MIN_POINT_SIZE = 7.0
 MAX_POINT_SIZE = 28.0
@@ -106,23 +103,6 @@ def clamped(points: float) -> float:
 def stepped(points: float, steps: int) -> float:
     """The text size ``steps`` steps bigger (or smaller, when negative) than ``points``."""
     return clamped(points + steps * _STEP)
-
-
-def look_of(window_state: dict[str, Any]) -> tuple[str, float | None]:
-    """(theme, point size or None) as stored in the preferences' window state."""
-    look = window_state.get("look")
-    look = look if isinstance(look, dict) else {}
-    theme = look.get("theme")
-    size = look.get("font_size")
-    return (
-        theme if theme in THEMES else "system",
-        clamped(float(size)) if isinstance(size, int | float) and size > 0 else None,
-    )
-
-
-def remember_look(window_state: dict[str, Any], theme: str, points: float | None) -> None:
-    """Store the theme and text size in the preferences' window state."""
-    window_state["look"] = {"theme": theme, "font_size": points}
 
 
 class FlatButtonFocus(QObject):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -23,8 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatdesk.presets import ChatPreset
+from chatdesk.settings import THEMES
 from chatdesk.ui.message_actions import MESSAGE_KEYS
-from chatdesk.ui.theme import THEME_LABELS, THEMES
+from chatdesk.ui.theme import THEME_LABELS
 
 # Shown in the sheet, though no QAction owns them (the widget handles the key itself).
 WIDGET_KEYS = (
@@ -41,8 +43,8 @@ class WindowCommands(Protocol):
     """What the menu bar's actions call on the window."""
 
     def new_session(self) -> None: ...
-    def presets(self) -> list[dict[str, Any]]: ...
-    def new_chat_from_preset(self, preset: dict[str, Any]) -> object: ...
+    def presets(self) -> list[ChatPreset]: ...
+    def new_chat_from_preset(self, preset: ChatPreset) -> object: ...
     def open_settings(self) -> object: ...
     def open_chat_settings(self) -> object: ...
     def rename_current(self) -> None: ...
@@ -108,7 +110,7 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> WindowActions:
         # Filled when opened: presets saved in Chat Settings show up at once.
         from_preset.clear()
         for preset in commands.presets():
-            entry = from_preset.addAction(str(preset.get("name", "")))
+            entry = from_preset.addAction(preset.name)
             entry.triggered.connect(
                 lambda _checked=False, p=preset: commands.new_chat_from_preset(p)
             )

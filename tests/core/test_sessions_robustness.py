@@ -66,7 +66,7 @@ def cancel_at_commit(manager: SessionManager) -> dict[str, asyncio.Task[Any] | N
             holder["task"] = None
             task.cancel()
 
-    event.listen(manager._engine.sync_engine, "commit", on_commit)
+    event.listen(manager.engine.sync_engine, "commit", on_commit)
     return holder
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from chatdesk.presets import ChatPreset
 from chatdesk.settings import (
     OPENAI_BASE_URL,
     Preferences,
@@ -110,3 +112,64 @@ def test_the_local_api_is_off_by_default_and_its_settings_round_trip(tmp_path: P
         loaded = Preferences.load(path)
         assert loaded.api_enabled is (odd == "true")
         assert loaded.api_port == 8484
+
+
+def test_the_look_and_presets_are_typed_fields_that_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    preferences = Preferences(theme="dark", text_size=13.0)
+    assert preferences.chat_presets()[0].name == "Concise answers"  # the starters
+    preferences.keep_preset(ChatPreset("Terse", "Be terse.", temperature=0.1, max_tokens=50))
+    preferences.save(path)
+    loaded = Preferences.load(path)
+    assert (loaded.theme, loaded.text_size) == ("dark", 13.0)
+    terse = next(p for p in loaded.chat_presets() if p.name == "Terse")
+    assert terse == ChatPreset("Terse", "Be terse.", temperature=0.1, max_tokens=50)
+    assert terse.chat_settings() == {
+        "system_prompt": "Be terse.",
+        "temperature": 0.1,
+        "max_tokens": 50,
+    }
+    assert loaded.problems == []
+
+
+def test_the_look_and_presets_kept_in_the_window_state_by_older_versions_are_read(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(
+        json.dumps(
+            {
+                "window": {
+                    "geometry": "abc",
+                    "look": {"theme": "dark", "font_size": 12},
+                    "presets": [{"name": "Mine", "system_prompt": "Hi", "temperature": 0.5}],
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
+    loaded = Preferences.load(path)
+    assert (loaded.theme, loaded.text_size) == ("dark", 12.0)
+    assert [p.name for p in loaded.chat_presets()] == ["Mine"]
+    loaded.save(path)
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["window"] == {"geometry": "abc"}  # moved, not kept twice
+    assert saved["theme"] == "dark" and saved["presets"][0]["name"] == "Mine"
+
+
+def test_a_wrong_look_or_preset_falls_back_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(
+        json.dumps(
+            {
+                "theme": "purple",
+                "text_size": "huge",
+                "presets": [{"name": "Ok", "temperature": 9}, {"system_prompt": "no name"}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    loaded = Preferences.load(path)
+    assert (loaded.theme, loaded.text_size) == ("system", None)
+    assert loaded.chat_presets() == [ChatPreset("Ok")]  # a temperature out of range: default
+    assert len(loaded.problems) == 3

@@ -96,7 +96,7 @@ async def test_the_busy_timeout_can_be_chosen(db_url: str) -> None:
     await engine.dispose()
     manager = await SessionManager.open(db_url, busy_timeout_ms=120)
     try:
-        async with manager._engine.connect() as conn:
+        async with manager.engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 120
     finally:
         await manager.close()

@@ -18,14 +18,14 @@ import pytest
 
 from chatdesk.chat import ChatEngine
 from chatdesk.providers import local
-from chatdesk.providers.base import ContextTooLongError, ModelNotFoundError, StreamEnd
-from chatdesk.providers.local import (
-    BUNDLED_FILE,
+from chatdesk.providers.base import (
     IMAGE_OMITTED,
-    LocalModelProvider,
-    bundled_model_path,
+    ContextTooLongError,
+    ModelNotFoundError,
+    StreamEnd,
     text_only_messages,
 )
+from chatdesk.providers.local import BUNDLED_FILE, LocalModelProvider, bundled_model_path
 from chatdesk.sessions import SessionManager
 from tests.core.conftest import db_path, db_url, manager, png_data_url  # noqa: F401
 

@@ -73,6 +73,9 @@ class Harness:
             "tools_enabled",
             lambda provider, model: preferences.tools_enabled(model_key(provider, model)),
         )
+        engine_options.setdefault(
+            "reads_images", lambda provider, model: registry.image_support(provider, model).sees
+        )
         engine_options.setdefault("auto_title", False)
         engine_options.setdefault("flush_interval", 0.05)
         engine = ChatEngine(

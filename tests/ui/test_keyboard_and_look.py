@@ -193,7 +193,7 @@ def test_dark_theme_and_text_size_apply_and_are_remembered(
             qtbot,
             lambda: sidebar_list.palette().color(QPalette.ColorRole.Base).lightnessF() < 0.3,
         )
-        assert window.preferences.window["look"]["theme"] == "dark"
+        assert window.preferences.theme == "dark"
         before = qapp.font().pointSizeF()
         window.menu_actions.by_name["largerTextAction"].trigger()
         assert qapp.font().pointSizeF() == before + 1
@@ -225,7 +225,7 @@ def test_chat_settings_are_stored_with_the_chat(
     dialog.default_max_tokens.setChecked(False)
     dialog.max_tokens.setValue(300)
     dialog.save_preset_named("My coder")
-    assert any(p["name"] == "My coder" for p in window.preferences.window["presets"])
+    assert any(p.name == "My coder" for p in window.preferences.chat_presets())
     dialog.accept()
     session = window.chat.current
     assert session is not None
