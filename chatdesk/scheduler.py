@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 # APScheduler and cron-descriptor load on first use, after the window's first paint.
 _events = lazy_module("apscheduler.events")
 _asyncio_scheduler = lazy_module("apscheduler.schedulers.asyncio")
+_combining = lazy_module("apscheduler.triggers.combining")
 _cron = lazy_module("apscheduler.triggers.cron")
 _date = lazy_module("apscheduler.triggers.date")
 _interval = lazy_module("apscheduler.triggers.interval")
@@ -183,16 +184,29 @@ def _crontab_weekdays(field: str) -> str:
     return ",".join(_CRON_DAYS[day] for day in sorted(days))
 
 
-def _cron_trigger(fields: list[str], timezone: tzinfo) -> CronTrigger:
+def _cron_trigger(fields: list[str], timezone: tzinfo) -> BaseTrigger:
+    """The trigger of a crontab line.
+
+    Where both the day of the month and the day of the week are restricted, crontab runs
+    on either ("0 9 13 * 5": every 13th and every Friday); APScheduler 3 would need both,
+    so the two become one trigger each, and the earlier of their times wins.
+    """
     minute, hour, day, month, weekday = fields
-    return _cron.CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_crontab_weekdays(weekday),
-        timezone=timezone,
-    )
+    weekdays = _crontab_weekdays(weekday)
+
+    def cron(on_day: str, on_weekdays: str) -> CronTrigger:
+        return _cron.CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=on_day,
+            month=month,
+            day_of_week=on_weekdays,
+            timezone=timezone,
+        )
+
+    if day in ("*", "?") or weekdays == "*":
+        return cron(day, weekdays)
+    return _combining.OrTrigger([cron(day, "*"), cron("*", weekdays)])
 
 
 def _parse_moment(text: str, timezone: tzinfo) -> datetime | None:

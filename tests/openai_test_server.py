@@ -86,6 +86,10 @@ class OpenAITestServer:
         # OpenRouter's architecture.input_modalities), and what is reported.
         self.report_images: str | None = None
         self.sees_images = False
+        # Behave as llama-cpp-python's server does where it differs from OpenAI: the name
+        # of a streamed tool call repeated in every piece, and a 500 for a message whose
+        # content is null (its request schema takes text only).
+        self.like_llama_cpp_python = False
         # A request holding an image gets llama.cpp's 500 for a model without a projector.
         self.refuse_images = False
         # Any content list fails as llama-cpp-python's chat templates fail on one (a 500
@@ -245,6 +249,10 @@ class OpenAITestServer:
                 "to provide the mmproj",
                 "server_error",
             )
+        if self.like_llama_cpp_python and any(
+            isinstance(m, dict) and m.get("content") is None for m in body.get("messages") or []
+        ):
+            return _error(500, "messages: Input should be a valid string", "server_error")
         if self.fail_on_content_lists and any(
             isinstance(m, dict) and isinstance(m.get("content"), list)
             for m in body.get("messages") or []
@@ -439,6 +447,10 @@ class OpenAITestServer:
                     {"function": {"arguments": arguments[:half]}},
                     {"function": {"arguments": arguments[half:]}},
                 ]
+                if self.like_llama_cpp_python:
+                    # It names the function again in every piece.
+                    for fragment in fragments[1:]:
+                        fragment["function"]["name"] = call["name"]
                 for fragment in fragments:
                     delta = {"tool_calls": [{"index": number, **fragment}]}
                     choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}

@@ -186,8 +186,9 @@ def _provider_message(message: ChatMessageIn, index: int) -> dict[str, Any]:
                 f"{where}.tool_calls",
             )
         converted["tool_calls"] = [_tool_call(call) for call in message.tool_calls]
-    elif content is None:
-        converted["content"] = ""  # an assistant message with nothing at all
+    if content is None:
+        # OpenAI takes null beside tool calls; llama-cpp-python's server takes only text.
+        converted["content"] = ""
     if role == "tool":
         if not message.tool_call_id:
             raise OpenAIRequestError(

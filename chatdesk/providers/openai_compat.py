@@ -509,6 +509,18 @@ def _add_tool_call_piece(calls: dict[int, dict[str, Any]], piece: Any) -> None:
     function = getattr(piece, "function", None)
     if function is not None:
         if getattr(function, "name", None):
-            call["function"]["name"] += function.name
+            call["function"]["name"] = _merged_name(call["function"]["name"], function.name)
         if getattr(function, "arguments", None):
             call["function"]["arguments"] += function.arguments
+
+
+def _merged_name(so_far: str, piece: str) -> str:
+    """A tool call's name after one more streamed piece of it.
+
+    OpenAI sends the name once; llama-cpp-python's server repeats it whole in every
+    chunk, and a server that sent it growing would send each longer form: a piece equal
+    to the name so far, or extending it, replaces it; any other piece is appended.
+    """
+    if not so_far or piece.startswith(so_far):
+        return piece
+    return so_far + piece

@@ -42,8 +42,11 @@ class SessionCache:
 
     def pop(self, session_id: str) -> Session | None:
         """Forget the session (it was deleted); the copy that was held, if any."""
+        # Taken from the weak map first: dropping the recent entry first could free the
+        # last reference to it, and the weak map would forget it before it was returned.
+        session = self._held.pop(session_id, None)
         self._recent.pop(session_id, None)
-        return self._held.pop(session_id, None)
+        return session
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._held

@@ -23,7 +23,16 @@ from PySide6.QtCore import (
     Signal,
     SignalInstance,
 )
-from PySide6.QtGui import QFont, QPainter, QPaintEvent, QPalette, QResizeEvent
+from PySide6.QtGui import (
+    QContextMenuEvent,
+    QFocusEvent,
+    QFont,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -32,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chatdesk.ui.message_actions import MessageKeyboard
 from chatdesk.ui.message_model import (
     IsLastReplyRole,
     MessageListModel,
@@ -93,6 +103,7 @@ class MessageDelegate(QStyledItemDelegate):
         widget.branchRequested.connect(self.branchRequested)
         widget.versionRequested.connect(self.versionRequested)
         widget.summaryActionRequested.connect(self.summaryActionRequested)
+        widget.menuRequested.connect(self._view.keyboard.open_menu_of)
         return widget
 
     def setEditorData(self, editor: QWidget, index: _Index) -> None:
@@ -106,6 +117,7 @@ class MessageDelegate(QStyledItemDelegate):
                 index.data(VersionsRole),
             )
             editor.set_highlighted(message.id == self._view.highlighted_message_id)
+            editor.set_current(self._view.keyboard.rings(index.row()))
 
     def setModelData(self, editor: QWidget, model: QAbstractItemModel, index: _Index) -> None:
         """Messages are read-only here; edits go through the engine."""
@@ -118,7 +130,14 @@ class MessageDelegate(QStyledItemDelegate):
 
 
 class ChatView(QListView):
-    """The messages of the current session, newest at the bottom."""
+    """The messages of the current session, newest at the bottom.
+
+    One Tab stop: its current row is the message the keyboard acts on (see
+    :class:`chatdesk.ui.message_actions.MessageKeyboard`).
+    """
+
+    # Esc in the chat: the user wants to get back to writing.
+    leaveRequested = Signal()
 
     def __init__(self, model: MessageListModel, parent: QWidget | None = None) -> None:
         """A view over ``model``; rendering is cached per message version and width."""
@@ -140,6 +159,7 @@ class ChatView(QListView):
         self.setAccessibleName("chatView")
         self.renderer = MessageRenderer(self.font(), self.palette())
         self._delegate = MessageDelegate(self, model, self.renderer)
+        self.keyboard = MessageKeyboard(self, model)
         self.setItemDelegate(self._delegate)
         self.setModel(model)
         self._model = model
@@ -150,7 +170,10 @@ class ChatView(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setUniformItemSizes(False)
         self.setFrameShape(QListView.Shape.NoFrame)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        # The keyboard's moves scroll the current message into view themselves (a message
+        # taller than the view shows its top, not its end).
+        self.setAutoScroll(False)
         self.verticalScrollBar().setSingleStep(24)
 
         bar = self.verticalScrollBar()
@@ -235,6 +258,22 @@ class ChatView(QListView):
                 if isinstance(widget, MessageWidget):
                     found.append((persistent.row(), widget))
         return [w for _, w in sorted(found, key=lambda pair: pair[0])]
+
+    def message_widget_at(self, row: int) -> MessageWidget | None:
+        """The widget of ``row``, brought into view first if it has none (None: no row)."""
+        index = self._model.index(row)
+        if not index.isValid():
+            return None
+        widget = self.indexWidget(index)
+        if not isinstance(widget, MessageWidget):
+            self.scrollTo(index)
+            self._sync_editors()
+            widget = self.indexWidget(index)
+        return widget if isinstance(widget, MessageWidget) else None
+
+    def refresh_rows(self, rows: Iterable[int]) -> None:
+        """Show ``rows``' widgets anew (their focus ring or outline changed)."""
+        self._refresh_editors(r for r in rows if 0 <= r < self._model.rowCount())
 
     def scroll_to_newest(self) -> None:
         """Show the end of the newest message and follow new text again."""
@@ -388,6 +427,30 @@ class ChatView(QListView):
         if follow:
             self.scrollToBottom()
         self._schedule_editor_sync()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Keys move between messages and act on the current one (see MessageKeyboard)."""
+        if not self.keyboard.key_pressed(event):
+            super().keyPressEvent(event)
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        """Tab into the chat makes the newest message in view current, and rings it."""
+        self.keyboard.focus_in(event.reason())
+        super().focusInEvent(event)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        """The ring goes with the focus (it stays while the message's menu is open)."""
+        self.keyboard.focus_out(event.reason())
+        super().focusOutEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """The Menu key (or a right-click between messages): the current message's menu."""
+        self.keyboard.open_menu()
+
+    def currentChanged(self, current: _Index, previous: _Index) -> None:
+        """Move the focus ring from the previous message to the current one."""
+        super().currentChanged(current, previous)
+        self.refresh_rows(i.row() for i in (previous, current) if i.isValid())
 
     def _refresh_editors(self, rows: Iterable[int] | None = None) -> None:
         """Show the current message in the widgets of ``rows`` (default: all with one)."""

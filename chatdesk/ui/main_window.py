@@ -286,6 +286,7 @@ class MainWindow(QMainWindow):
         sidebar.list.textTyped.connect(self._type_into_composer)
         pane.composer.edit.editLastRequested.connect(self.edit_last_message)
         pane.composer.edit.pageRequested.connect(pane.view.scroll_page)
+        pane.view.leaveRequested.connect(self.focus_composer)
         self._apply_look()
         # "System" follows the desktop when it switches between light and dark.
         QGuiApplication.styleHints().colorSchemeChanged.connect(self._follow_system_scheme)
@@ -606,6 +607,10 @@ class MainWindow(QMainWindow):
     def focus_composer(self) -> None:
         """Move the keyboard focus to the message box."""
         self.pane.composer.edit.setFocus()
+
+    def focus_messages(self) -> None:
+        """Move the keyboard focus to the messages (Up/Down choose one, Enter its menu)."""
+        self.pane.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def _type_into_composer(self, text: str) -> None:
         # Typing while the chat list has the focus writes the message, as one expects.

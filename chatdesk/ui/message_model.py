@@ -202,6 +202,11 @@ class MessageListModel(QAbstractListModel):
             return self._session.version_of(self._offset + index.row())
         if role == IsLastReplyRole:
             return index.row() == self._count - 1 and message.role == "assistant"
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+        if role == Qt.ItemDataRole.DisplayRole:
             return content_text(message.content)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            speaker = "You" if message.role == "user" else message.role.capitalize()
+            return f"{speaker}: {content_text(message.content)}"
+        if role == Qt.ItemDataRole.AccessibleDescriptionRole:
+            return "Enter or the Menu key: this message's actions"
         return None

@@ -13,11 +13,15 @@ from collections.abc import Callable
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QContextMenuEvent,
     QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPalette,
+    QPen,
     QPixmap,
     QTextDocument,
     QWheelEvent,
@@ -85,6 +89,9 @@ class MessageText(QTextBrowser):
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setOpenExternalLinks(True)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
+        # A click focuses the text (to select and copy part of it), Tab does not: the chat
+        # view is one Tab stop whose message menu reaches every message's actions.
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         palette = self.palette()
         palette.setColor(QPalette.ColorRole.Base, QColor(Qt.GlobalColor.transparent))
         self.setPalette(palette)
@@ -100,6 +107,20 @@ class MessageText(QTextBrowser):
     def wheelEvent(self, event: QWheelEvent) -> None:
         """Let the wheel scroll the chat, not this (never scrollable) block."""
         event.ignore()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Copy with nothing selected is left to the message (it copies all of it)."""
+        if event.matches(QKeySequence.StandardKey.Copy) and not self.textCursor().hasSelection():
+            event.ignore()
+            return
+        super().keyPressEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """The text's own menu over a selection or a link; else the message's menu."""
+        if self.textCursor().hasSelection() or self.anchorAt(event.pos()):
+            super().contextMenuEvent(event)
+        else:
+            event.ignore()  # goes up to the message widget, whose menu the chat view shows
 
 
 def flash_copied(button: QToolButton) -> None:
@@ -157,6 +178,8 @@ class CodeBlock(QWidget):
         self.copy_button.setToolTip("Copy this code")
         self.copy_button.setAccessibleName("Copy this code")
         self.copy_button.setAutoRaise(True)
+        # Reached from the keyboard through the message's menu (Copy Code).
+        self.copy_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.copy_button.clicked.connect(self._copy)
         self.text = CodeText(self)
 
@@ -318,6 +341,8 @@ class MessageWidget(QWidget):
     versionRequested = Signal(str, int)
     # A summary row's actions: (SUMMARY_* action, message id).
     summaryActionRequested = Signal(str, str)
+    # A right-click on the message: (message id, global position) for its action menu.
+    menuRequested = Signal(str, QPoint)
 
     def __init__(self, parent: QWidget, renderer: MessageRenderer) -> None:
         """An empty message widget; :meth:`show_message` fills it."""
@@ -326,6 +351,7 @@ class MessageWidget(QWidget):
         self._renderer = renderer
         self._message: Message | None = None
         self._layout: MessageLayout | None = None
+        self._current = False
         self._bubble = Bubble(self)
         self._parts: list[MessageText | ImageThumbnail | CodeBlock] = []
         self._actions = QWidget(self)
@@ -414,6 +440,21 @@ class MessageWidget(QWidget):
         """The message shown."""
         return self._message
 
+    def action_buttons(self) -> dict[str, QToolButton]:
+        """Every action button by name ("copy", "edit", "regenerate", "more", "previous",
+        "next", "branch", and "summary-" + a SUMMARY_* action), shown or not."""
+        buttons = {
+            "copy": self._copy,
+            "edit": self._edit,
+            "regenerate": self._regenerate,
+            "more": self._more,
+            "previous": self._previous,
+            "next": self._next,
+            "branch": self._branch,
+        }
+        buttons.update({f"summary-{a}": b for a, b in self._summary_actions.items()})
+        return buttons
+
     def summary_button(self, action: str) -> QToolButton:
         """The button of a summary row's ``action`` (SUMMARY_TOGGLE, _EDIT or _UNDO)."""
         return self._summary_actions[action]
@@ -434,6 +475,7 @@ class MessageWidget(QWidget):
         self._message, self._layout = message, layout
         self._show_version(version, message.status != "streaming")
         is_user = message.role == "user"
+        self.setAccessibleName("Your message" if is_user else "Reply")
         self._bubble.set_user(is_user)
         self._bubble.setGeometry(
             layout.bubble_x, ROW_MARGIN_V, layout.bubble_width, layout.bubble_height
@@ -565,6 +607,39 @@ class MessageWidget(QWidget):
     def set_highlighted(self, highlighted: bool) -> None:
         """Mark this message as the one a search or find led to."""
         self._bubble.set_highlighted(highlighted)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        """Ask for the message's action menu (the chat view builds it)."""
+        if self._message is not None:
+            self.menuRequested.emit(self._message.id, event.globalPos())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Copy in a message's text with nothing selected copies the whole message."""
+        if event.matches(QKeySequence.StandardKey.Copy) and not self._copy.isHidden():
+            self._copy.click()
+            return
+        super().keyPressEvent(event)
+
+    def set_current(self, current: bool) -> None:
+        """Ring this message as the one the keyboard acts on (the chat has the focus)."""
+        if current != self._current:
+            self._current = current
+            self.update()
+
+    def is_current(self) -> bool:
+        """Whether the keyboard's focus ring is drawn around this message."""
+        return self._current
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """The focus ring around the bubble and its actions, when this is the current one."""
+        if not self._current:
+            return
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(self.palette().color(QPalette.ColorRole.Highlight), 2))
+        area = self._bubble.geometry().united(self._actions.geometry())
+        ring = area.adjusted(-5, -4, 5, 4).intersected(self.rect().adjusted(1, 1, -1, -1))
+        painter.drawRoundedRect(ring, 16, 16)
 
 
 _WIDGET_KINDS: dict[type, type[MessageText | ImageThumbnail | CodeBlock]] = {

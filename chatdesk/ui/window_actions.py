@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.presets import ChatPreset
 from chatdesk.settings import THEMES
+from chatdesk.ui.message_actions import MESSAGE_KEYS
 from chatdesk.ui.theme import THEME_LABELS
 
 # Shown in the sheet, though no QAction owns them (the widget handles the key itself).
@@ -56,6 +57,7 @@ class WindowCommands(Protocol):
     def change_text_size(self, steps: int) -> None: ...
     def focus_chat_list(self) -> None: ...
     def focus_composer(self) -> None: ...
+    def focus_messages(self) -> None: ...
     def show_shortcuts(self) -> object: ...
     def close(self) -> bool: ...
 
@@ -163,6 +165,7 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> WindowActions:
     view.addSeparator()
     action(view, "focusListAction", "Go to Chat &List", commands.focus_chat_list, "Ctrl+L")
     action(view, "focusComposerAction", "Go to &Message Box", commands.focus_composer, "Ctrl+K")
+    action(view, "focusMessagesAction", "Go to the Messa&ges", commands.focus_messages, "Ctrl+J")
 
     help_menu = menu("&Help")
     action(
@@ -187,7 +190,7 @@ class ShortcutsSheet(QDialog):
                 )
                 if keys:
                     rows.append((menu_title, found.text().replace("&", ""), keys))
-        rows += list(WIDGET_KEYS)
+        rows += list(WIDGET_KEYS) + list(MESSAGE_KEYS)
         self.table = QTableWidget(len(rows), 3, self)
         self.table.setObjectName("shortcutsTable")
         self.table.setHorizontalHeaderLabels(["Where", "Action", "Keys"])

@@ -128,6 +128,27 @@ def test_crontab_weekdays_count_from_sunday() -> None:
     assert sunday.get_next_fire_time(None, friday_evening).weekday() == 6
 
 
+def test_a_day_of_the_month_and_a_weekday_mean_either_as_in_crontab() -> None:
+    # "At 09:00 on the 13th and on Fridays": crontab runs on either day, not only on
+    # Friday the 13th (what APScheduler 3 alone would do).
+    trigger = parse_schedule("0 9 13 * 5", timezone=UTC)
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a Wednesday
+    runs = []
+    for _ in range(4):
+        now = trigger.get_next_fire_time(None, now)
+        runs.append(now)
+        now += timedelta(minutes=1)
+    assert runs == [
+        datetime(2026, 12, 4, 9, 0, tzinfo=UTC),  # Friday
+        datetime(2026, 12, 11, 9, 0, tzinfo=UTC),  # Friday
+        datetime(2026, 12, 13, 9, 0, tzinfo=UTC),  # the 13th, a Sunday
+        datetime(2026, 12, 18, 9, 0, tzinfo=UTC),  # Friday
+    ]
+    # Either one alone keeps its plain meaning.
+    only_day = parse_schedule("0 9 13 * *", timezone=UTC)
+    assert only_day.get_next_fire_time(None, runs[0]) == runs[2]
+
+
 async def test_adding_a_task_refuses_bad_input_and_stores_nothing(
     scheduler: TaskScheduler, db_path: Path
 ) -> None:

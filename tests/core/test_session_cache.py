@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import gc
 
-from chatdesk.domain import content_text
+from chatdesk.domain import Session, content_text
 from chatdesk.sessions import SessionManager
-from chatdesk.sessions.cache import KEEP_RECENT
+from chatdesk.sessions.cache import KEEP_RECENT, SessionCache
 from tests.core.conftest import manager  # noqa: F401
 
 
@@ -59,3 +59,11 @@ async def test_a_deleted_session_leaves_memory_even_when_held(
     await manager.delete_session(held.id)
     assert await manager.get_session(held.id) is None
     assert in_memory(manager) == 0 and held.title == "doomed"
+
+
+def test_forgetting_a_session_nobody_else_holds_returns_it() -> None:
+    cache = SessionCache(keep=2)
+    cache["a"] = Session(id="a", title="kept only by the cache")
+    forgotten = cache.pop("a")
+    assert forgotten is not None and forgotten.title == "kept only by the cache"
+    assert "a" not in cache and cache.pop("a") is None
