@@ -9,6 +9,7 @@ through :class:`ChatScreen` when something they show changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -60,6 +61,8 @@ class ChatController:
         self._errors: dict[str, str] = {}
         # Sessions whose stored error the user dismissed (until their next turn).
         self._dismissed: set[str] = set()
+        # The latest version switch asked for in each session.
+        self._version_switches: dict[str, asyncio.Task[None]] = {}
 
     # -- what is known per session ----------------------------------------------------------
 
@@ -215,7 +218,20 @@ class ChatController:
         position = next((i for i, m in enumerate(session.history) if m.id == message_id), None)
         if position is None:
             return None
-        return self.tasks.start(self.engine.select_version(session.id, position, number))
+        # Quick clicks on the arrows: each switch waits for the one before (the engine
+        # takes one at a time), at the turn's position found now (its ids change).
+        earlier = self._version_switches.get(session.id)
+        task = self.tasks.start(self._switch_after(earlier, session.id, position, number))
+        self._version_switches[session.id] = task
+        return task
+
+    async def _switch_after(
+        self, earlier: asyncio.Task[None] | None, session_id: str, position: int, number: int
+    ) -> None:
+        if earlier is not None and not earlier.done():
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await earlier
+        await self.engine.select_version(session_id, position, number)
 
     def dismiss_error(self) -> None:
         """Hide the current session's error until its next turn."""

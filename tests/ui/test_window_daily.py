@@ -48,6 +48,30 @@ def test_regenerate_shows_arrows_that_switch_versions(
     wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").text() == "1/2")
 
 
+def test_quick_clicks_on_the_version_arrows_each_take_effect(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    openai_server.reply = "First answer."
+    send(qtbot, window, "Question")
+    for reply in ("Second answer.", "Third answer."):
+        openai_server.reply = reply
+        task = window.retry_current()
+        assert task is not None
+        wait_for(qtbot, task.done)
+    session = window.chat.current
+    assert session is not None
+    shown = session.history[-1]
+    # Two clicks on ‹ before the first switch is done: 3/3 -> 2/3 -> 1/3.
+    first = window.chat.select_version(shown.id, 2)
+    second = window.chat.select_version(shown.id, 1)
+    assert first is not None and second is not None
+    wait_for(qtbot, second.done)
+    assert second.exception() is None
+    assert content_text(session.history[-1].content) == "First answer."
+    wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").text() == "1/3")
+
+
 def test_a_reply_shows_its_model_and_speed(harness: Harness, openai_server, qtbot: QtBot) -> None:
     window = harness.window()
     send(qtbot, window, "Question")
