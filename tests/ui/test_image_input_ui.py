@@ -6,9 +6,21 @@ from __future__ import annotations
 from pytestqt.qtbot import QtBot
 
 from chatdesk.providers.base import IMAGE_OMITTED
+from chatdesk.ui.main_window import MainWindow
 from tests.core.conftest import make_png
 from tests.openai_test_server import OpenAITestServer
 from tests.ui.harness import Harness, wait_for
+
+
+def send_and_wait(window: MainWindow, qtbot: QtBot) -> None:
+    task = window.send_current()
+    assert task is not None
+    wait_for(qtbot, task.done)
+
+
+def last_content_kinds(server: OpenAITestServer) -> list[str]:
+    """The block types of the last message the server was sent."""
+    return [block["type"] for block in server.requests[-1]["messages"][-1]["content"]]
 
 
 def test_a_server_model_reported_text_only_is_warned_about_on_attach_and_on_send(
@@ -23,9 +35,7 @@ def test_a_server_model_reported_text_only_is_warned_about_on_attach_and_on_send
     assert "as its server reports" in window.composer.notice.text()
 
     harness.confirm_answer = True  # "Send the text anyway"
-    task = window.send_current()
-    assert task is not None
-    wait_for(qtbot, task.done)
+    send_and_wait(window, qtbot)
     assert any("reads text only" in c for c in harness.confirmations)
     sent = openai_server.requests[-1]["messages"][-1]["content"]
     assert sent == f"What is in this picture?\n{IMAGE_OMITTED}"
@@ -47,13 +57,10 @@ def test_a_model_that_sees_images_gets_them_without_a_question(
     assert session is not None
     # The server is asked in the background as the image is attached.
     wait_for(qtbot, lambda: window.registry.reads_images(session) is True)
-    task = window.send_current()
-    assert task is not None
-    wait_for(qtbot, task.done)
+    send_and_wait(window, qtbot)
     assert harness.confirmations == []
     assert window.composer.notice.text() == ""
-    content = openai_server.requests[-1]["messages"][-1]["content"]
-    assert [block["type"] for block in content] == ["text", "image_url"]
+    assert last_content_kinds(openai_server) == ["text", "image_url"]
 
 
 def test_the_images_switch_in_settings_shows_the_report_and_overrides_it(
@@ -82,12 +89,9 @@ def test_the_images_switch_in_settings_shows_the_report_and_overrides_it(
 
     window.composer.edit.setPlainText("Look")
     assert window.composer.attach_image_bytes("photo.png", make_png())
-    task = window.send_current()
-    assert task is not None
-    wait_for(qtbot, task.done)
+    send_and_wait(window, qtbot)
     assert harness.confirmations == []
-    content = openai_server.requests[-1]["messages"][-1]["content"]
-    assert [block["type"] for block in content] == ["text", "image_url"]
+    assert last_content_kinds(openai_server) == ["text", "image_url"]
 
 
 def test_choosing_another_model_updates_the_notice_about_attached_images(
