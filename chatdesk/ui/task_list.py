@@ -51,7 +51,7 @@ from chatdesk.scheduler import (
     TaskEvent,
     TaskScheduler,
 )
-from chatdesk.ui.rendering import mix_colours
+from chatdesk.ui.theme import mix_colours
 
 TaskIdRole = Qt.ItemDataRole.UserRole + 1
 UnreadRole = Qt.ItemDataRole.UserRole + 2
