@@ -43,18 +43,14 @@ from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
 from chatdesk.ui.context_controller import ContextController
+from chatdesk.ui.draft_keeper import DraftKeeper
 from chatdesk.ui.image_check import ImageInputCheck
+from chatdesk.ui.look_controller import LookController
 from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.task_controller import ScheduledTasksController
 from chatdesk.ui.task_list import DeleteQuestion, ScheduledSection, ask_how_to_delete
-from chatdesk.ui.theme import (
-    FlatButtonFocus,
-    apply_point_size,
-    apply_theme,
-    clamped,
-    stepped,
-)
+from chatdesk.ui.theme import FlatButtonFocus
 from chatdesk.ui.window_actions import ShortcutsSheet, build_menus
 from chatdesk.ui.window_state import remember_layout, restore_layout
 
@@ -115,8 +111,6 @@ class MainWindow(QMainWindow):
         # The local HTTP API over this window's manager (Settings → Local API turns it on).
         self.api = api
         self.tasks = TaskSet(self._report)
-        # Each chat's unsent draft (with its images) for this run; its text is stored too.
-        self._drafts: dict[str, Content | None] = {}
         self.chat = ChatController(manager, engine, registry, self.tasks, self)
 
         self.bridge = SessionEventBridge(manager, self)
@@ -131,6 +125,7 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
+        self.drafts = DraftKeeper(self.pane.composer, manager, self.tasks)
         self.context = ContextController(
             manager,
             engine,
@@ -210,7 +205,7 @@ class MainWindow(QMainWindow):
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
         if self.chat.current is not None and shiboken6.isValid(self):
-            self._put_draft_aside(self.chat.current)
+            self.drafts.put_aside(self.chat.current)
         self.context.stop()
         if self.scheduled is not None:
             self.scheduled.detach()
@@ -287,9 +282,8 @@ class MainWindow(QMainWindow):
         pane.composer.edit.editLastRequested.connect(self.edit_last_message)
         pane.composer.edit.pageRequested.connect(pane.view.scroll_page)
         pane.view.leaveRequested.connect(self.focus_composer)
-        self._apply_look()
-        # "System" follows the desktop when it switches between light and dark.
-        QGuiApplication.styleHints().colorSchemeChanged.connect(self._follow_system_scheme)
+        self.look = LookController(self.preferences, pane.composer, self.menu_actions.themes, self)
+        self.look.apply()
         self._clock = QTimer(self)
         self._clock.setInterval(_CLOCK_INTERVAL_MS)
         self._clock.timeout.connect(sidebar.list.viewport().update)
@@ -402,7 +396,7 @@ class MainWindow(QMainWindow):
             draft = composer.take_draft_before_edit()
             if draft is not None:
                 composer.set_content(draft)
-        self._store_draft(self.chat.current, composer.content())
+        self.drafts.store(self.chat.current, composer.content())
         self.pane.view.scroll_to_newest()
         return task
 
@@ -436,10 +430,10 @@ class MainWindow(QMainWindow):
     def show_session(self, session: Session, previous: Session | None) -> None:
         """Show ``session``, just opened, with its latest messages and its own draft."""
         if previous is not None and previous.id != session.id:
-            self._put_draft_aside(previous)
-            self._show_draft(session)
+            self.drafts.put_aside(previous)
+            self.drafts.show(session)
         elif previous is None:
-            self._show_draft(session)
+            self.drafts.show(session)
         self.pane.messages.set_session(session)
         self.sidebar.show_open_session(session.id)
         self.context.refresh()
@@ -449,35 +443,6 @@ class MainWindow(QMainWindow):
         if self.focusWidget() is not self.sidebar.list:
             # Opened from the list, the focus stays there so F2 and Delete act on it.
             self.pane.composer.edit.setFocus()
-
-    def _put_draft_aside(self, session: Session) -> None:
-        """Keep what the composer holds as ``session``'s draft (an edit in progress is
-        abandoned; the draft typed before it is kept)."""
-        composer = self.pane.composer
-        if composer.editing_message_id is not None:
-            draft = composer.take_draft_before_edit()
-            composer.finish_edit()
-        else:
-            draft = composer.content()
-        self._drafts[session.id] = draft
-        self._store_draft(session, draft)
-
-    def _store_draft(self, session: Session | None, draft: Content | None) -> None:
-        """Write the text of ``draft`` with the chat (images stay for this run only)."""
-        if session is None:
-            return
-        self._drafts[session.id] = draft
-        text = content_text(draft).strip() if draft else ""
-        if text != (session.draft or ""):
-            self.tasks.start(self.manager.update_session(session.id, draft=text or None))
-
-    def _show_draft(self, session: Session) -> None:
-        composer = self.pane.composer
-        draft = self._drafts.get(session.id, session.draft)
-        if draft:
-            composer.set_content(draft)
-        else:
-            composer.clear()
 
     def restore_draft(self, content: Content) -> None:
         """Put a message that could not be sent back into the composer."""
@@ -659,33 +624,11 @@ class MainWindow(QMainWindow):
 
     def set_theme(self, theme: str) -> None:
         """Use the Light, Dark or System look from now on (and remember it)."""
-        self.preferences.theme = theme
-        self._apply_look()
+        self.look.set_theme(theme)
 
     def change_text_size(self, steps: int) -> None:
         """Make text ``steps`` steps larger (smaller when negative; 0: the normal size)."""
-        points = self.preferences.text_size
-        self.preferences.text_size = (
-            None if steps == 0 else stepped(points or self._normal_point_size, steps)
-        )
-        self._apply_look()
-
-    def _follow_system_scheme(self, _scheme: object) -> None:
-        if shiboken6.isValid(self) and self.preferences.theme == "system":
-            self._apply_look()
-
-    def _apply_look(self) -> None:
-        app = QApplication.instance()
-        if not isinstance(app, QApplication):
-            return
-        if not hasattr(self, "_normal_point_size"):
-            self._normal_point_size = app.font().pointSizeF()
-        theme, points = self.preferences.theme, self.preferences.text_size
-        apply_theme(app, theme)
-        apply_point_size(app, clamped(points) if points else self._normal_point_size)
-        self.pane.composer.follow_font(app.font())
-        for name, action in self.menu_actions.themes.items():
-            action.setChecked(name == theme)
+        self.look.change_text_size(steps)
 
     # -- scheduled tasks -----------------------------------------------------------------
 
