@@ -4,7 +4,10 @@ The window builds the widgets and connects them: what a chat does per session li
 :class:`ChatController`, what the manager stores reaches the widgets through
 :class:`SessionEventBridge` (filtered by session id, so a reply streaming into one chat
 never shows up in another), and every background task goes into one :class:`TaskSet`
-that :meth:`MainWindow.shutdown` drains before the database closes.
+that :meth:`MainWindow.shutdown` drains before the database closes. Each chat's draft
+is kept by :class:`DraftKeeper`, the theme and text size by :class:`LookController`, and
+the keyboard's focus moves and quick actions are :class:`KeyboardCommands`; the window's
+methods of the same names (the menu bar calls them) hand over to these.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -27,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, SessionSummary, content_text, utcnow
+from chatdesk.domain import Content, Session, SessionSummary, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.presets import ChatPreset
 from chatdesk.providers.base import ProviderError
@@ -45,6 +48,7 @@ from chatdesk.ui.composer import Composer
 from chatdesk.ui.context_controller import ContextController
 from chatdesk.ui.draft_keeper import DraftKeeper
 from chatdesk.ui.image_check import ImageInputCheck
+from chatdesk.ui.keyboard_commands import KeyboardCommands
 from chatdesk.ui.look_controller import LookController
 from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
@@ -275,10 +279,12 @@ class MainWindow(QMainWindow):
         pane.chat_settings_button.clicked.connect(self.open_chat_settings)
 
         # New chat, settings, the filter and everything else: see the menu bar's actions.
+        self.keys = KeyboardCommands(self, sidebar, pane, self.chat)
         self.menu_actions = build_menus(self, self)
         # Flat buttons a keyboard reaches show where the focus is (they showed nothing).
         self._focus_frames = FlatButtonFocus(self)
-        sidebar.list.textTyped.connect(self._type_into_composer)
+        # Typing while the chat list has the focus writes the message, as one expects.
+        sidebar.list.textTyped.connect(self.keys.type_into_composer)
         pane.composer.edit.editLastRequested.connect(self.edit_last_message)
         pane.composer.edit.pageRequested.connect(pane.view.scroll_page)
         pane.view.leaveRequested.connect(self.focus_composer)
@@ -522,14 +528,11 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    # -- keyboard and menu commands -----------------------------------------------------
+    # -- keyboard and menu commands (see KeyboardCommands) ------------------------------
 
     def rename_current(self) -> None:
         """Start renaming the open chat in the sidebar (F2 anywhere in the window)."""
-        index = self.sidebar.current_proxy_index()
-        if index.isValid():
-            self.sidebar.list.setFocus()
-            self.sidebar.list.edit(index)
+        self.keys.rename_current()
 
     def delete_current(self) -> None:
         """Delete the open chat, after the user confirms."""
@@ -538,49 +541,23 @@ class MainWindow(QMainWindow):
 
     def edit_last_message(self) -> None:
         """Load the open chat's last message of the user into the composer to edit it."""
-        session = self.chat.current
-        if session is None or not self.chat.can_send():
-            return
-        last = next((m for m in reversed(session.history) if m.role == "user"), None)
-        if last is not None:
-            self.pane.composer.begin_edit(last.id, last.content)
+        self.keys.edit_last_message()
 
     def copy_last_reply(self) -> None:
         """Copy the open chat's last reply (and say so under the message box)."""
-        session = self.chat.current
-        reply = (
-            next(
-                (m for m in reversed(session.history) if m.role == "assistant"),
-                None,
-            )
-            if session
-            else None
-        )
-        if reply is not None:
-            QGuiApplication.clipboard().setText(content_text(reply.content))
-            self.pane.composer.show_notice("Copied the last reply.")
-            QTimer.singleShot(1500, lambda: self._clear_notice("Copied the last reply."))
-
-    def _clear_notice(self, text: str) -> None:
-        if shiboken6.isValid(self) and self.pane.composer.notice.text() == text:
-            self.pane.composer.show_notice("")
+        self.keys.copy_last_reply()
 
     def focus_chat_list(self) -> None:
         """Move the keyboard focus to the chat filter and list."""
-        self.sidebar.filter.setFocus()
+        self.keys.focus_chat_list()
 
     def focus_composer(self) -> None:
         """Move the keyboard focus to the message box."""
-        self.pane.composer.edit.setFocus()
+        self.keys.focus_composer()
 
     def focus_messages(self) -> None:
         """Move the keyboard focus to the messages (Up/Down choose one, Enter its menu)."""
-        self.pane.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
-
-    def _type_into_composer(self, text: str) -> None:
-        # Typing while the chat list has the focus writes the message, as one expects.
-        self.pane.composer.edit.setFocus()
-        self.pane.composer.edit.insertPlainText(text)
+        self.keys.focus_messages()
 
     def show_shortcuts(self) -> QDialog:
         """Open the sheet of every keyboard shortcut (F1, Ctrl+/)."""
