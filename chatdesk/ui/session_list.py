@@ -1,7 +1,7 @@
 """The session sidebar: a filter box over the list of chats, and a button for a new one.
 
-Filtering is Qt's own (C++) fixed string filter on the title, over
-:class:`SessionListModel`; :class:`SessionDelegate` paints the rows.
+:class:`TitleFilterProxy` filters :class:`SessionListModel` by title as the user types;
+:class:`SessionDelegate` paints the rows.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from chatdesk.ui.session_model import (
     PinnedRole,
     SessionIdRole,
     SessionListModel,
-    TitleFilterProxy,
 )
+from chatdesk.ui.title_filter import TitleFilterProxy
 
 
 class SessionListView(QListView):

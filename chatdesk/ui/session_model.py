@@ -7,7 +7,6 @@ change never re-sorts or resets thousands of rows.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     Signal,
 )
@@ -108,6 +106,10 @@ class SessionListModel(QAbstractListModel):
     def row_of(self, session_id: str) -> int | None:
         """The row of ``session_id``, if listed."""
         return self._positions.get(session_id)
+
+    def titles(self) -> list[str]:
+        """Every row's title, in display order."""
+        return [row.title for row in self._rows]
 
     def session_row(self, row: int) -> SessionRow:
         """The data of ``row``."""
@@ -239,52 +241,3 @@ def _bisect(rows: list[SessionRow], item: SessionRow) -> int:
         else:
             high = middle
     return low
-
-
-def fold_title(text: str) -> str:
-    """``text`` without case or accents, for matching titles as typed ("cafe" finds "Café")."""
-    if text.isascii():
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-class TitleFilterProxy(QSortFilterProxyModel):
-    """The sidebar's title filter, as fast as typing needs over 10,000 chats.
-
-    Qt's own fixed-string filter asks the (Python) model for every row's title through a
-    QVariant on each keystroke, about 30 ms for 10,000 chats; this reads the rows directly.
-    """
-
-    def __init__(self, source: SessionListModel, parent: QObject | None = None) -> None:
-        """A proxy over ``source`` that shows every row until :meth:`set_needle`."""
-        super().__init__(parent)
-        self._source = source
-        self._needle = ""
-        self._folded: dict[str, str] = {}  # title -> folded title
-        self.setSourceModel(source)
-
-    @property
-    def needle(self) -> str:
-        """The folded text titles must contain ("" shows every row)."""
-        return self._needle
-
-    def set_needle(self, text: str) -> None:
-        """Show only the rows whose title contains ``text`` (case and accents ignored)."""
-        needle = fold_title(text.strip())
-        if needle == self._needle:
-            return
-        self._needle = needle
-        # One layout change rather than a removal signal per hidden range (thousands for
-        # the first letter typed, each reaching the view and the sidebar's slots).
-        self.invalidate()
-
-    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:
-        """Whether the title of ``source_row`` contains the needle."""
-        if not self._needle:
-            return True
-        title = self._source.session_row(source_row).title
-        folded = self._folded.get(title)
-        if folded is None:
-            folded = self._folded[title] = fold_title(title)
-        return self._needle in folded

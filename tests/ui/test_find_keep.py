@@ -299,7 +299,8 @@ def test_the_title_filter_ignores_case_and_accents_and_keeps_up_with_new_chats(
     qapp: object,
 ) -> None:
     from chatdesk.domain import SessionSummary, utcnow
-    from chatdesk.ui.session_model import SessionListModel, TitleFilterProxy
+    from chatdesk.ui.session_model import SessionListModel
+    from chatdesk.ui.title_filter import TitleFilterProxy
 
     now = utcnow()
     model = SessionListModel()

@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractItemModel, Qt
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from chatdesk.domain import Message, Session
 from chatdesk.ui.message_model import MessageListModel
 from chatdesk.ui.session_model import SessionListModel
+from chatdesk.ui.title_filter import TitleFilterProxy
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -32,7 +33,7 @@ def sessions(count: int) -> list[Session]:
     return chats + tasks
 
 
-def titles(model: SessionListModel | QSortFilterProxyModel) -> list[str]:
+def titles(model: QAbstractItemModel) -> list[str]:
     """The titles in display order."""
     return [model.index(row, 0).data() for row in range(model.rowCount())]
 
@@ -62,27 +63,42 @@ def test_the_session_list_model_passes_while_rows_move(
     qtmodeltester.check(model)
 
 
-def test_the_filter_proxy_passes_while_its_source_changes(
+def test_the_title_filter_passes_while_its_source_changes(
     qtmodeltester: ModelTester, qtbot: QtBot
 ) -> None:
     model = SessionListModel()
     listed = sessions(5)
     model.set_sessions(listed)
-    proxy = QSortFilterProxyModel()
-    proxy.setSourceModel(model)
-    proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    proxy = TitleFilterProxy(model)
     qtmodeltester.check(proxy)
 
-    proxy.setFilterFixedString("chat")
+    proxy.set_needle("chat")
     assert len(titles(proxy)) == 5
     model.touch(listed[1].id, START + timedelta(hours=1))  # a move under the filter
     assert titles(proxy)[0] == "Chat 1"
+    model.touch(listed[0].id, START + timedelta(hours=2))  # and another
+    model.touch(listed[5].id, START + timedelta(hours=3))  # a hidden task moves in its section
+    assert titles(proxy)[:2] == ["Chat 0", "Chat 1"]
     model.upsert(Session(title="Holiday", updated_at=START + timedelta(hours=2)))  # filtered out
     assert "Holiday" not in titles(proxy)
+    model.upsert(Session(title="New chat", updated_at=START + timedelta(hours=4)))  # shown
+    assert titles(proxy)[0] == "New chat"
+    # Renamed in place: out of the filter, back into it, and within it.
+    assert model.setData(model.index(model.row_of(listed[2].id) or 0, 0), "Holiday trip")
+    assert "Holiday trip" not in titles(proxy)
     assert model.setData(model.index(model.row_of(listed[2].id) or 0, 0), "Holiday chat")
-    model.remove(listed[4].id)
-    proxy.setFilterFixedString("")
+    assert "Holiday chat" in titles(proxy)
+    assert model.setData(model.index(model.row_of(listed[3].id) or 0, 0), "Chat three")
+    model.remove(listed[4].id)  # shown
+    model.remove(listed[6].id)  # hidden
+    proxy.set_needle("")
     assert len(titles(proxy)) == 7
+    proxy.set_needle("ho")
+    assert titles(proxy) == ["Holiday", "Holiday chat"]
+    model.set_sessions(sessions(3))  # reloaded under the filter
+    assert titles(proxy) == []
+    proxy.set_needle("task")
+    assert titles(proxy) == ["Task 1", "Task 0"]
     qtmodeltester.check(proxy)
 
 
