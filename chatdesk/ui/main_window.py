@@ -4,10 +4,13 @@ The window builds the widgets and connects them: what a chat does per session li
 :class:`ChatController`, what the manager stores reaches the widgets through
 :class:`SessionEventBridge` (filtered by session id, so a reply streaming into one chat
 never shows up in another), and every background task goes into one :class:`TaskSet`
-that :meth:`MainWindow.shutdown` drains before the database closes. Each chat's draft
-is kept by :class:`DraftKeeper`, the theme and text size by :class:`LookController`, and
-the keyboard's focus moves and quick actions are :class:`KeyboardCommands`; the window's
-methods of the same names (the menu bar calls them) hand over to these.
+that :meth:`MainWindow.shutdown` drains before the database closes.
+
+Four parts live in their own modules: what the pane shows of the open chat and sends to
+it (:class:`OpenChatScreen`), each chat's draft (:class:`DraftKeeper`), the theme and
+text size (:class:`LookController`), the keyboard's focus moves and quick actions
+(:class:`KeyboardCommands`). The window's methods of the same names, which the menu bar
+and the tests call, hand over to them.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, SessionSummary, utcnow
+from chatdesk.domain import Session, SessionSummary, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.presets import ChatPreset
 from chatdesk.providers.base import ProviderError
@@ -50,6 +53,7 @@ from chatdesk.ui.draft_keeper import DraftKeeper
 from chatdesk.ui.image_check import ImageInputCheck
 from chatdesk.ui.keyboard_commands import KeyboardCommands
 from chatdesk.ui.look_controller import LookController
+from chatdesk.ui.open_chat import OpenChatScreen
 from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.task_controller import ScheduledTasksController
@@ -115,7 +119,9 @@ class MainWindow(QMainWindow):
         # The local HTTP API over this window's manager (Settings → Local API turns it on).
         self.api = api
         self.tasks = TaskSet(self._report)
-        self.chat = ChatController(manager, engine, registry, self.tasks, self)
+        # What the pane shows of the open chat (the controller tells it what changed).
+        self.open_chat = OpenChatScreen(self)
+        self.chat = ChatController(manager, engine, registry, self.tasks, self.open_chat)
 
         self.bridge = SessionEventBridge(manager, self)
         self.sidebar = SessionSidebar(self)
@@ -270,8 +276,8 @@ class MainWindow(QMainWindow):
         pane.model_selector.modelChosen.connect(self.image_check.model_chosen)
         pane.composer.stopRequested.connect(self.stop_current)
         pane.banner.retryRequested.connect(self.retry_current)
-        pane.banner.dismissed.connect(self._dismiss_error)
-        pane.view.editRequested.connect(self._edit_message)
+        pane.banner.dismissed.connect(self.open_chat.dismiss_error)
+        pane.view.editRequested.connect(self.open_chat.edit_message)
         pane.view.regenerateRequested.connect(lambda _id: self.retry_current())
         pane.view.versionRequested.connect(self.chat.select_version)
         pane.model_selector.modelChosen.connect(self.chat.choose_model)
@@ -353,8 +359,8 @@ class MainWindow(QMainWindow):
     def _on_session_updated(self, session_id: str) -> None:
         self._show_row_of(session_id)
         if self.chat.is_current(session_id):
-            self._show_title()
-            self._select_model_of_current()
+            self.open_chat.show_title()
+            self.open_chat.show_model()
 
     def _on_session_deleted(self, session_id: str) -> None:
         was_open = self.chat.is_current(session_id)
@@ -373,38 +379,18 @@ class MainWindow(QMainWindow):
         self.sidebar.model.touch(session_id, utcnow())
         self.pane.messages.on_message_added(session_id)
         if self.chat.is_current(session_id):
-            self._show_streaming_state()
+            self.open_chat.show_streaming_state()
 
     def _on_history_replaced(self, session_id: str) -> None:
         # A replaced history may reuse message ids with new content: drop cached layouts.
         self.pane.view.renderer.clear()
         self.pane.messages.on_history_replaced(session_id)
 
-    # -- sending, stopping, retrying --------------------------------------------------------
+    # -- sending, stopping, retrying (see OpenChatScreen) ------------------------------------
 
     def send_current(self) -> asyncio.Task[None] | None:
         """Send what the composer holds to the current session; returns the turn's task."""
-        composer = self.pane.composer
-        content = composer.content()
-        if content is None or self.chat.current is None:
-            return None
-        if not self.chat.can_send():
-            composer.show_notice("Wait for the reply to finish, or press Stop.")
-            return None
-        if not self.image_check.may_send(self.chat.current):
-            return None
-        editing = composer.editing_message_id is not None
-        task = self.chat.send(content, composer.editing_message_id)
-        composer.finish_edit()
-        composer.clear()
-        if editing:
-            # What was being typed before Edit comes back once the edit is sent.
-            draft = composer.take_draft_before_edit()
-            if draft is not None:
-                composer.set_content(draft)
-        self.drafts.store(self.chat.current, composer.content())
-        self.pane.view.scroll_to_newest()
-        return task
+        return self.open_chat.send()
 
     def send_text(self, text: str) -> asyncio.Task[None] | None:
         """Type ``text`` into the composer and send it (the self-test uses the real path)."""
@@ -417,85 +403,13 @@ class MainWindow(QMainWindow):
 
     def retry_current(self) -> asyncio.Task[None] | None:
         """Answer the current session's last user message again."""
-        task = self.chat.retry()
-        if task is not None:
-            self.pane.view.scroll_to_newest()
-        return task
+        return self.open_chat.retry()
 
-    def _edit_message(self, message_id: str) -> None:
-        message = self.chat.user_message(message_id)
-        if message is not None:
-            self.pane.composer.begin_edit(message.id, message.content)
-
-    def _dismiss_error(self) -> None:
-        self.chat.dismiss_error()
-        self.pane.banner.hide()
-
-    # -- what the pane shows for the current session (the controller's ChatScreen) ----------
-
-    def show_session(self, session: Session, previous: Session | None) -> None:
-        """Show ``session``, just opened, with its latest messages and its own draft."""
-        if previous is not None and previous.id != session.id:
-            self.drafts.put_aside(previous)
-            self.drafts.show(session)
-        elif previous is None:
-            self.drafts.show(session)
-        self.pane.messages.set_session(session)
-        self.sidebar.show_open_session(session.id)
-        self.context.refresh()
-        if self.task_controller is not None:
-            self.task_controller.session_shown(session)
-        self.show_session_state()
-        if self.focusWidget() is not self.sidebar.list:
-            # Opened from the list, the focus stays there so F2 and Delete act on it.
-            self.pane.composer.edit.setFocus()
-
-    def restore_draft(self, content: Content) -> None:
-        """Put a message that could not be sent back into the composer."""
-        self.pane.composer.set_content(content)
-
-    def show_session_state(self) -> None:
-        """Show the current session's title, model, streaming state and error."""
-        if not shiboken6.isValid(self):
-            return  # a turn ended after the window was deleted
-        self._show_title()
-        self._select_model_of_current()
-        self._show_streaming_state()
-        self.pane.show_error(self.chat.shown_error())
-
-    def _show_title(self) -> None:
-        session = self.chat.current
-        title = session.title if session else ""
-        self.pane.title.setText(title)
-        self.setWindowTitle(f"{title} — ChatDesk" if title else "ChatDesk")
-
-    def _show_streaming_state(self) -> None:
-        current = self.chat.current_id
-        streaming = current is not None and self.chat.is_streaming(current)
-        self.pane.show_streaming(streaming, waiting=self.chat.is_waiting_for_reply())
-        # Esc stops a reply only while one streams; otherwise it stays with the widgets
-        # (leaving an edit, clearing the filter).
-        self.menu_actions.by_name["stopAction"].setEnabled(streaming)
-
-    # -- models -----------------------------------------------------------------------------
+    # -- models and settings ----------------------------------------------------------------
 
     def refresh_model_choices(self) -> None:
         """Fill the model selector from the registry (after servers changed, too)."""
-        self.pane.model_selector.set_choices(
-            self.registry.choices(), self.registry.default_choice()
-        )
-        self._select_model_of_current()
-
-    def _select_model_of_current(self) -> None:
-        session = self.chat.current
-        if session is not None and self.registry.is_removed(session.provider):
-            self.pane.composer.show_notice(
-                f"The server this chat used ({session.provider}) was removed; the default "
-                "model answers it now. Choose another model above if you like."
-            )
-        if session is not None:
-            wanted = (session.provider, session.model) if session.provider else None
-            self.pane.model_selector.select(wanted, self.registry.default_choice())
+        self.open_chat.refresh_model_choices()
 
     def _settings_changed(self) -> None:
         if shiboken6.isValid(self):
@@ -630,7 +544,7 @@ class MainWindow(QMainWindow):
             self.notifier,
             open_session=self.open_session,
             current_session=lambda: self.chat.current,
-            refresh_current=self.show_session_state,
+            refresh_current=self.open_chat.show_session_state,
             start=self.tasks.start,
         )
 
