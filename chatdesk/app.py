@@ -6,7 +6,8 @@ SessionManager, one ProviderRegistry, one ChatEngine, one main window.
 Environment hooks (for benchmarks and packaging checks):
 
 * ``CHATDESK_EXIT_AFTER_FIRST_PAINT=1``: print ``first-paint <unix time>`` once the main
-  window has painted for the first time, then quit (exit code 0).
+  window has painted for the first time, and ``first-paint-packages <names>`` (the
+  top-level packages imported by then), then quit (exit code 0).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ class _FirstPaintReporter(QObject):
 
     def _report(self) -> None:
         print(f"first-paint {time.time():.6f}", flush=True)
+        packages = sorted({name.partition(".")[0] for name in sys.modules})
+        print(f"first-paint-packages {' '.join(packages)}", flush=True)
         self._on_painted()
 
 

@@ -408,6 +408,19 @@ class SessionSummary:
     parent_session_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result: a message (or a title, when ``message_id`` is None)."""
+
+    session_id: str
+    message_id: str | None
+    title: str
+    snippet: str
+    created_at: datetime
+    # (start, end) character offsets in ``snippet`` of the words that matched.
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
 @dataclass(slots=True)
 class ImportedChat:
     """A chat read from an export file, ready to be stored as a new session.

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from types import ModuleType
+from typing import Any
+
+
+class _DeferredModule(ModuleType):
+    """Stands for a module not imported yet: the first attribute asked for imports it.
+
+    Nothing is looked up before that, not even the parent package (the standard
+    library's LazyLoader needs the module's spec, and finding a submodule's spec imports
+    its package: APScheduler's alone costs 15 ms of start-up).
+    """
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self.__name__), attribute)
 
 
 def lazy_module(name: str) -> ModuleType:
-    """The module ``name``, whose code runs when one of its attributes is first used.
+    """The module ``name``, imported when one of its attributes is first used.
 
-    The standard library's LazyLoader does the work; a module already imported is
-    returned as it is.
+    A module already imported is returned as it is; a missing one raises ImportError
+    at that first use.
     """
-    found = sys.modules.get(name)
-    if found is not None:
-        return found
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"no module named {name!r}")
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    return module
+    return sys.modules.get(name) or _DeferredModule(name)

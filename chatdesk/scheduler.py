@@ -33,8 +33,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from tzlocal import get_localzone
-
 from chatdesk.chat import ChatEngine, SessionBusyError
 from chatdesk.domain import Message, Session, Task, new_id, utcnow
 from chatdesk.lazy_import import lazy_module
@@ -58,6 +56,7 @@ _cron = lazy_module("apscheduler.triggers.cron")
 _date = lazy_module("apscheduler.triggers.date")
 _interval = lazy_module("apscheduler.triggers.interval")
 _cron_words = lazy_module("cron_descriptor")
+_tzlocal = lazy_module("tzlocal")
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +222,7 @@ def parse_schedule(text: str, *, timezone: tzinfo | None = None) -> BaseTrigger:
     A schedule is a 5-field cron expression (``"0 8 * * 1-5"``), ``"every N s|m|h|d"``,
     or one ISO-8601 date-time for a single run (local time unless it names an offset).
     """
-    zone = timezone or get_localzone()
+    zone = timezone or _tzlocal.get_localzone()
     cleaned = " ".join(text.split())
     if not cleaned:
         raise ValueError("Enter a schedule. " + SCHEDULE_HELP)
@@ -247,7 +246,7 @@ def describe_schedule(text: str, *, timezone: tzinfo | None = None) -> str:
 
     Raises ValueError (with a user-facing message) when the schedule is invalid.
     """
-    zone = timezone or get_localzone()
+    zone = timezone or _tzlocal.get_localzone()
     trigger = parse_schedule(text, timezone=zone)
     cleaned = " ".join(text.split())
     every = _parse_every(cleaned)
@@ -312,7 +311,7 @@ class TaskScheduler:
         self._open_session = open_session or (lambda: None)
         self._grace = grace
         self._housekeeping_interval = housekeeping_interval
-        self._timezone = timezone or get_localzone()
+        self._timezone = timezone or _tzlocal.get_localzone()
         # Made on first use: the database opens after the window's first paint.
         self._task_store: TaskStore | None = None
         self._tasks: dict[str, Task] = {}

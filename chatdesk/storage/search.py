@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatdesk.domain import SearchHit as SearchHit  # re-exported: what search returns
 
 SNIPPET_WORDS = 16
 
@@ -114,19 +115,6 @@ def match_expression(query: str, *, column: str | None = None, prefix: bool = Tr
     if column is not None:
         expression = f"{{{column}}} : ({expression})"
     return expression
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """One search result: a message (or a title, when ``message_id`` is None)."""
-
-    session_id: str
-    message_id: str | None
-    title: str
-    snippet: str
-    created_at: datetime
-    # (start, end) character offsets in ``snippet`` of the words that matched.
-    highlights: tuple[tuple[int, int], ...] = ()
 
 
 # bm25 needs every match's statistics, so ranking all matches of a word found in most

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from chatdesk.storage.search import SearchHit
+from chatdesk.domain import SearchHit
 from chatdesk.ui.session_model import relative_time
 from chatdesk.ui.theme import mix_colours
 
