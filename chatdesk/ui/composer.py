@@ -38,7 +38,7 @@ from chatdesk.ui.attachments import (
     load_image_file,
     png_bytes,
 )
-from chatdesk.ui.rendering import chat_font
+from chatdesk.ui.message_documents import chat_font
 
 _MAX_VISIBLE_LINES = 8
 

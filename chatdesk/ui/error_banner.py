@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QStyle, QToolButton, QWidget
 
-from chatdesk.ui.rendering import mix_colours
+from chatdesk.ui.theme import mix_colours
 
 _WARNING_HUE = QColor(214, 69, 65)
 

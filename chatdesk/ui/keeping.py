@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 
 from chatdesk.domain import SessionSummary
 from chatdesk.sessions import SessionManager
-from chatdesk.ui.rendering import mix_colours
 from chatdesk.ui.session_model import relative_time
+from chatdesk.ui.theme import mix_colours
 
 # How long the Undo strip stays after a chat is moved to the Trash.
 UNDO_SECONDS = 8

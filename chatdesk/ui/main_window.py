@@ -5,6 +5,12 @@ The window builds the widgets and connects them: what a chat does per session li
 :class:`SessionEventBridge` (filtered by session id, so a reply streaming into one chat
 never shows up in another), and every background task goes into one :class:`TaskSet`
 that :meth:`MainWindow.shutdown` drains before the database closes.
+
+Four parts live in their own modules: what the pane shows of the open chat and sends to
+it (:class:`OpenChatScreen`), each chat's draft (:class:`DraftKeeper`), the theme and
+text size (:class:`LookController`), the keyboard's focus moves and quick actions
+(:class:`KeyboardCommands`). The window's methods of the same names, which the menu bar
+and the tests call, hand over to them.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -27,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from chatdesk.api.service import LocalApiService
 from chatdesk.chat import ChatEngine
-from chatdesk.domain import Content, Session, SessionSummary, content_text, utcnow
+from chatdesk.domain import Session, SessionSummary, utcnow
 from chatdesk.model_settings import KeyStore
 from chatdesk.presets import ChatPreset
 from chatdesk.providers.base import ProviderError
@@ -43,18 +49,16 @@ from chatdesk.ui.chat_pane import ChatPane
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.composer import Composer
 from chatdesk.ui.context_controller import ContextController
+from chatdesk.ui.draft_keeper import DraftKeeper
 from chatdesk.ui.image_check import ImageInputCheck
+from chatdesk.ui.keyboard_commands import KeyboardCommands
+from chatdesk.ui.look_controller import LookController
+from chatdesk.ui.open_chat import OpenChatScreen
 from chatdesk.ui.run_notifier import RunNotifier
 from chatdesk.ui.session_list import SessionSidebar
 from chatdesk.ui.task_controller import ScheduledTasksController
 from chatdesk.ui.task_list import DeleteQuestion, ScheduledSection, ask_how_to_delete
-from chatdesk.ui.theme import (
-    FlatButtonFocus,
-    apply_point_size,
-    apply_theme,
-    clamped,
-    stepped,
-)
+from chatdesk.ui.theme import FlatButtonFocus
 from chatdesk.ui.window_actions import ShortcutsSheet, build_menus
 from chatdesk.ui.window_state import remember_layout, restore_layout
 
@@ -115,9 +119,9 @@ class MainWindow(QMainWindow):
         # The local HTTP API over this window's manager (Settings → Local API turns it on).
         self.api = api
         self.tasks = TaskSet(self._report)
-        # Each chat's unsent draft (with its images) for this run; its text is stored too.
-        self._drafts: dict[str, Content | None] = {}
-        self.chat = ChatController(manager, engine, registry, self.tasks, self)
+        # What the pane shows of the open chat (the controller tells it what changed).
+        self.open_chat = OpenChatScreen(self)
+        self.chat = ChatController(manager, engine, registry, self.tasks, self.open_chat)
 
         self.bridge = SessionEventBridge(manager, self)
         self.sidebar = SessionSidebar(self)
@@ -131,6 +135,7 @@ class MainWindow(QMainWindow):
         self.splitter.setCollapsible(1, False)
         self.splitter.setChildrenCollapsible(False)
         self.setCentralWidget(self.splitter)
+        self.drafts = DraftKeeper(self.pane.composer, manager, self.tasks)
         self.context = ContextController(
             manager,
             engine,
@@ -210,7 +215,7 @@ class MainWindow(QMainWindow):
         """Stop streaming replies (their text is kept), finish every background write,
         and stop listening to the manager; the database may be closed afterwards."""
         if self.chat.current is not None and shiboken6.isValid(self):
-            self._put_draft_aside(self.chat.current)
+            self.drafts.put_aside(self.chat.current)
         self.context.stop()
         if self.scheduled is not None:
             self.scheduled.detach()
@@ -271,8 +276,8 @@ class MainWindow(QMainWindow):
         pane.model_selector.modelChosen.connect(self.image_check.model_chosen)
         pane.composer.stopRequested.connect(self.stop_current)
         pane.banner.retryRequested.connect(self.retry_current)
-        pane.banner.dismissed.connect(self._dismiss_error)
-        pane.view.editRequested.connect(self._edit_message)
+        pane.banner.dismissed.connect(self.open_chat.dismiss_error)
+        pane.view.editRequested.connect(self.open_chat.edit_message)
         pane.view.regenerateRequested.connect(lambda _id: self.retry_current())
         pane.view.versionRequested.connect(self.chat.select_version)
         pane.model_selector.modelChosen.connect(self.chat.choose_model)
@@ -280,16 +285,17 @@ class MainWindow(QMainWindow):
         pane.chat_settings_button.clicked.connect(self.open_chat_settings)
 
         # New chat, settings, the filter and everything else: see the menu bar's actions.
+        self.keys = KeyboardCommands(self, sidebar, pane, self.chat)
         self.menu_actions = build_menus(self, self)
         # Flat buttons a keyboard reaches show where the focus is (they showed nothing).
         self._focus_frames = FlatButtonFocus(self)
-        sidebar.list.textTyped.connect(self._type_into_composer)
+        # Typing while the chat list has the focus writes the message, as one expects.
+        sidebar.list.textTyped.connect(self.keys.type_into_composer)
         pane.composer.edit.editLastRequested.connect(self.edit_last_message)
         pane.composer.edit.pageRequested.connect(pane.view.scroll_page)
         pane.view.leaveRequested.connect(self.focus_composer)
-        self._apply_look()
-        # "System" follows the desktop when it switches between light and dark.
-        QGuiApplication.styleHints().colorSchemeChanged.connect(self._follow_system_scheme)
+        self.look = LookController(self.preferences, pane.composer, self.menu_actions.themes, self)
+        self.look.apply()
         self._clock = QTimer(self)
         self._clock.setInterval(_CLOCK_INTERVAL_MS)
         self._clock.timeout.connect(sidebar.list.viewport().update)
@@ -353,8 +359,8 @@ class MainWindow(QMainWindow):
     def _on_session_updated(self, session_id: str) -> None:
         self._show_row_of(session_id)
         if self.chat.is_current(session_id):
-            self._show_title()
-            self._select_model_of_current()
+            self.open_chat.show_title()
+            self.open_chat.show_model()
 
     def _on_session_deleted(self, session_id: str) -> None:
         was_open = self.chat.is_current(session_id)
@@ -373,38 +379,18 @@ class MainWindow(QMainWindow):
         self.sidebar.model.touch(session_id, utcnow())
         self.pane.messages.on_message_added(session_id)
         if self.chat.is_current(session_id):
-            self._show_streaming_state()
+            self.open_chat.show_streaming_state()
 
     def _on_history_replaced(self, session_id: str) -> None:
         # A replaced history may reuse message ids with new content: drop cached layouts.
         self.pane.view.renderer.clear()
         self.pane.messages.on_history_replaced(session_id)
 
-    # -- sending, stopping, retrying --------------------------------------------------------
+    # -- sending, stopping, retrying (see OpenChatScreen) ------------------------------------
 
     def send_current(self) -> asyncio.Task[None] | None:
         """Send what the composer holds to the current session; returns the turn's task."""
-        composer = self.pane.composer
-        content = composer.content()
-        if content is None or self.chat.current is None:
-            return None
-        if not self.chat.can_send():
-            composer.show_notice("Wait for the reply to finish, or press Stop.")
-            return None
-        if not self.image_check.may_send(self.chat.current):
-            return None
-        editing = composer.editing_message_id is not None
-        task = self.chat.send(content, composer.editing_message_id)
-        composer.finish_edit()
-        composer.clear()
-        if editing:
-            # What was being typed before Edit comes back once the edit is sent.
-            draft = composer.take_draft_before_edit()
-            if draft is not None:
-                composer.set_content(draft)
-        self._store_draft(self.chat.current, composer.content())
-        self.pane.view.scroll_to_newest()
-        return task
+        return self.open_chat.send()
 
     def send_text(self, text: str) -> asyncio.Task[None] | None:
         """Type ``text`` into the composer and send it (the self-test uses the real path)."""
@@ -417,114 +403,13 @@ class MainWindow(QMainWindow):
 
     def retry_current(self) -> asyncio.Task[None] | None:
         """Answer the current session's last user message again."""
-        task = self.chat.retry()
-        if task is not None:
-            self.pane.view.scroll_to_newest()
-        return task
+        return self.open_chat.retry()
 
-    def _edit_message(self, message_id: str) -> None:
-        message = self.chat.user_message(message_id)
-        if message is not None:
-            self.pane.composer.begin_edit(message.id, message.content)
-
-    def _dismiss_error(self) -> None:
-        self.chat.dismiss_error()
-        self.pane.banner.hide()
-
-    # -- what the pane shows for the current session (the controller's ChatScreen) ----------
-
-    def show_session(self, session: Session, previous: Session | None) -> None:
-        """Show ``session``, just opened, with its latest messages and its own draft."""
-        if previous is not None and previous.id != session.id:
-            self._put_draft_aside(previous)
-            self._show_draft(session)
-        elif previous is None:
-            self._show_draft(session)
-        self.pane.messages.set_session(session)
-        self.sidebar.show_open_session(session.id)
-        self.context.refresh()
-        if self.task_controller is not None:
-            self.task_controller.session_shown(session)
-        self.show_session_state()
-        if self.focusWidget() is not self.sidebar.list:
-            # Opened from the list, the focus stays there so F2 and Delete act on it.
-            self.pane.composer.edit.setFocus()
-
-    def _put_draft_aside(self, session: Session) -> None:
-        """Keep what the composer holds as ``session``'s draft (an edit in progress is
-        abandoned; the draft typed before it is kept)."""
-        composer = self.pane.composer
-        if composer.editing_message_id is not None:
-            draft = composer.take_draft_before_edit()
-            composer.finish_edit()
-        else:
-            draft = composer.content()
-        self._drafts[session.id] = draft
-        self._store_draft(session, draft)
-
-    def _store_draft(self, session: Session | None, draft: Content | None) -> None:
-        """Write the text of ``draft`` with the chat (images stay for this run only)."""
-        if session is None:
-            return
-        self._drafts[session.id] = draft
-        text = content_text(draft).strip() if draft else ""
-        if text != (session.draft or ""):
-            self.tasks.start(self.manager.update_session(session.id, draft=text or None))
-
-    def _show_draft(self, session: Session) -> None:
-        composer = self.pane.composer
-        draft = self._drafts.get(session.id, session.draft)
-        if draft:
-            composer.set_content(draft)
-        else:
-            composer.clear()
-
-    def restore_draft(self, content: Content) -> None:
-        """Put a message that could not be sent back into the composer."""
-        self.pane.composer.set_content(content)
-
-    def show_session_state(self) -> None:
-        """Show the current session's title, model, streaming state and error."""
-        if not shiboken6.isValid(self):
-            return  # a turn ended after the window was deleted
-        self._show_title()
-        self._select_model_of_current()
-        self._show_streaming_state()
-        self.pane.show_error(self.chat.shown_error())
-
-    def _show_title(self) -> None:
-        session = self.chat.current
-        title = session.title if session else ""
-        self.pane.title.setText(title)
-        self.setWindowTitle(f"{title} — ChatDesk" if title else "ChatDesk")
-
-    def _show_streaming_state(self) -> None:
-        current = self.chat.current_id
-        streaming = current is not None and self.chat.is_streaming(current)
-        self.pane.show_streaming(streaming, waiting=self.chat.is_waiting_for_reply())
-        # Esc stops a reply only while one streams; otherwise it stays with the widgets
-        # (leaving an edit, clearing the filter).
-        self.menu_actions.by_name["stopAction"].setEnabled(streaming)
-
-    # -- models -----------------------------------------------------------------------------
+    # -- models and settings ----------------------------------------------------------------
 
     def refresh_model_choices(self) -> None:
         """Fill the model selector from the registry (after servers changed, too)."""
-        self.pane.model_selector.set_choices(
-            self.registry.choices(), self.registry.default_choice()
-        )
-        self._select_model_of_current()
-
-    def _select_model_of_current(self) -> None:
-        session = self.chat.current
-        if session is not None and self.registry.is_removed(session.provider):
-            self.pane.composer.show_notice(
-                f"The server this chat used ({session.provider}) was removed; the default "
-                "model answers it now. Choose another model above if you like."
-            )
-        if session is not None:
-            wanted = (session.provider, session.model) if session.provider else None
-            self.pane.model_selector.select(wanted, self.registry.default_choice())
+        self.open_chat.refresh_model_choices()
 
     def _settings_changed(self) -> None:
         if shiboken6.isValid(self):
@@ -557,14 +442,11 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    # -- keyboard and menu commands -----------------------------------------------------
+    # -- keyboard and menu commands (see KeyboardCommands) ------------------------------
 
     def rename_current(self) -> None:
         """Start renaming the open chat in the sidebar (F2 anywhere in the window)."""
-        index = self.sidebar.current_proxy_index()
-        if index.isValid():
-            self.sidebar.list.setFocus()
-            self.sidebar.list.edit(index)
+        self.keys.rename_current()
 
     def delete_current(self) -> None:
         """Delete the open chat, after the user confirms."""
@@ -573,49 +455,23 @@ class MainWindow(QMainWindow):
 
     def edit_last_message(self) -> None:
         """Load the open chat's last message of the user into the composer to edit it."""
-        session = self.chat.current
-        if session is None or not self.chat.can_send():
-            return
-        last = next((m for m in reversed(session.history) if m.role == "user"), None)
-        if last is not None:
-            self.pane.composer.begin_edit(last.id, last.content)
+        self.keys.edit_last_message()
 
     def copy_last_reply(self) -> None:
         """Copy the open chat's last reply (and say so under the message box)."""
-        session = self.chat.current
-        reply = (
-            next(
-                (m for m in reversed(session.history) if m.role == "assistant"),
-                None,
-            )
-            if session
-            else None
-        )
-        if reply is not None:
-            QGuiApplication.clipboard().setText(content_text(reply.content))
-            self.pane.composer.show_notice("Copied the last reply.")
-            QTimer.singleShot(1500, lambda: self._clear_notice("Copied the last reply."))
-
-    def _clear_notice(self, text: str) -> None:
-        if shiboken6.isValid(self) and self.pane.composer.notice.text() == text:
-            self.pane.composer.show_notice("")
+        self.keys.copy_last_reply()
 
     def focus_chat_list(self) -> None:
         """Move the keyboard focus to the chat filter and list."""
-        self.sidebar.filter.setFocus()
+        self.keys.focus_chat_list()
 
     def focus_composer(self) -> None:
         """Move the keyboard focus to the message box."""
-        self.pane.composer.edit.setFocus()
+        self.keys.focus_composer()
 
     def focus_messages(self) -> None:
         """Move the keyboard focus to the messages (Up/Down choose one, Enter its menu)."""
-        self.pane.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
-
-    def _type_into_composer(self, text: str) -> None:
-        # Typing while the chat list has the focus writes the message, as one expects.
-        self.pane.composer.edit.setFocus()
-        self.pane.composer.edit.insertPlainText(text)
+        self.keys.focus_messages()
 
     def show_shortcuts(self) -> QDialog:
         """Open the sheet of every keyboard shortcut (F1, Ctrl+/)."""
@@ -659,33 +515,11 @@ class MainWindow(QMainWindow):
 
     def set_theme(self, theme: str) -> None:
         """Use the Light, Dark or System look from now on (and remember it)."""
-        self.preferences.theme = theme
-        self._apply_look()
+        self.look.set_theme(theme)
 
     def change_text_size(self, steps: int) -> None:
         """Make text ``steps`` steps larger (smaller when negative; 0: the normal size)."""
-        points = self.preferences.text_size
-        self.preferences.text_size = (
-            None if steps == 0 else stepped(points or self._normal_point_size, steps)
-        )
-        self._apply_look()
-
-    def _follow_system_scheme(self, _scheme: object) -> None:
-        if shiboken6.isValid(self) and self.preferences.theme == "system":
-            self._apply_look()
-
-    def _apply_look(self) -> None:
-        app = QApplication.instance()
-        if not isinstance(app, QApplication):
-            return
-        if not hasattr(self, "_normal_point_size"):
-            self._normal_point_size = app.font().pointSizeF()
-        theme, points = self.preferences.theme, self.preferences.text_size
-        apply_theme(app, theme)
-        apply_point_size(app, clamped(points) if points else self._normal_point_size)
-        self.pane.composer.follow_font(app.font())
-        for name, action in self.menu_actions.themes.items():
-            action.setChecked(name == theme)
+        self.look.change_text_size(steps)
 
     # -- scheduled tasks -----------------------------------------------------------------
 
@@ -710,7 +544,7 @@ class MainWindow(QMainWindow):
             self.notifier,
             open_session=self.open_session,
             current_session=lambda: self.chat.current,
-            refresh_current=self.show_session_state,
+            refresh_current=self.open_chat.show_session_state,
             start=self.tasks.start,
         )
 

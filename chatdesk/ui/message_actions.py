@@ -19,15 +19,8 @@ from PySide6.QtCore import QKeyCombination, QObject, QPoint, Qt, QUrl
 from PySide6.QtGui import QCursor, QDesktopServices, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QToolButton
 
-from chatdesk.ui.message_widget import (
-    SUMMARY_EDIT,
-    SUMMARY_TOGGLE,
-    SUMMARY_UNDO,
-    CodeBlock,
-    CodeText,
-    MessageText,
-    MessageWidget,
-)
+from chatdesk.ui.message_parts import CodeBlock, CodeText, MessageText
+from chatdesk.ui.message_widget import SUMMARY_EDIT, SUMMARY_TOGGLE, SUMMARY_UNDO, MessageWidget
 
 if TYPE_CHECKING:
     from chatdesk.ui.chat_view import ChatView

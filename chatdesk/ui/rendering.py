@@ -1,9 +1,11 @@
-"""Laying out a message: Markdown documents, image thumbnails and their cached geometry.
+"""Laying out a message: where its bubble and parts go in a row, and how tall it is.
 
 The chat view asks for a row's height far more often than a message changes, so both the
 parsed documents and the computed layouts are cached per message id and content
 version (and width for layouts). A document is parsed once per version and only
 re-wrapped when the width changes; the message widget shows that same document.
+Building the documents is :mod:`chatdesk.ui.message_documents`; images come from
+:class:`chatdesk.ui.image_cache.ImageCache`.
 """
 
 from __future__ import annotations
@@ -12,28 +14,21 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
-from PySide6.QtGui import (
-    QColor,
-    QFont,
-    QFontDatabase,
-    QImage,
-    QImageReader,
-    QPalette,
-    QPixmap,
-    QTextBlockFormat,
-    QTextCursor,
-    QTextDocument,
-    QTextFormat,
-    QTextFrameFormat,
-    QTextOption,
-    QTextTable,
-)
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QFont, QPalette, QTextDocument
 from PySide6.QtWidgets import QApplication, QStyle
 
-from chatdesk.domain import Content, Message, parse_image_data_url
+from chatdesk.domain import Content, Message
 from chatdesk.ui.code_blocks import fill_code_document, split_code_blocks
 from chatdesk.ui.context_rows import display_blocks
+from chatdesk.ui.image_cache import ImageCache
+from chatdesk.ui.message_documents import (
+    build_code_document,
+    build_document,
+    build_plain_document,
+    chat_font,
+    fill_document,
+)
 
 # Geometry shared by the layout computation and the widget that shows it; both must
 # agree to the pixel, or rows clip or leave gaps.
@@ -65,7 +60,6 @@ _LONGEST_SHOWN_LINE = 2_000
 
 _DOCUMENT_CACHE_SIZE = 600
 _LAYOUT_CACHE_SIZE = 2000
-_IMAGE_CACHE_SIZE = 64
 
 
 @dataclass(slots=True)
@@ -144,85 +138,6 @@ def message_blocks(content: Content) -> list[dict]:
     return content
 
 
-def chat_font(base: QFont) -> QFont:
-    """The font messages are set in: the system font, never smaller than 10.5 points."""
-    font = QFont(base)
-    if font.pointSizeF() > 0 and font.pointSizeF() < 10.5:
-        font.setPointSizeF(10.5)
-    return font
-
-
-def code_background(palette: QPalette) -> QColor:
-    """A code block's background: the text colour faintly over the base, so it suits both
-    light and dark palettes."""
-    base = palette.color(QPalette.ColorRole.Base)
-    text = palette.color(QPalette.ColorRole.Text)
-    return mix_colours(base, text, 0.07)
-
-
-def user_bubble_colour(palette: QPalette) -> QColor:
-    """The tint behind the user's messages: the highlight colour thinly over the base."""
-    return mix_colours(
-        palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight), 0.16
-    )
-
-
-def mix_colours(a: QColor, b: QColor, amount: float) -> QColor:
-    """``a`` moved ``amount`` (0..1) of the way towards ``b``."""
-    return QColor(
-        round(a.red() + (b.red() - a.red()) * amount),
-        round(a.green() + (b.green() - a.green()) * amount),
-        round(a.blue() + (b.blue() - a.blue()) * amount),
-    )
-
-
-def build_document(text: str, font: QFont, palette: QPalette) -> QTextDocument:
-    """A Markdown document of ``text`` with code blocks set apart by a background."""
-    document = _empty_document(font)
-    fill_document(document, text, palette)
-    return document
-
-
-def _empty_document(font: QFont) -> QTextDocument:
-    document = QTextDocument()
-    document.setDefaultFont(font)
-    document.setDocumentMargin(0)
-    # A word longer than the line (a URL, a hash, base64, minified code) breaks anywhere
-    # instead of running off the side.
-    option = document.defaultTextOption()
-    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-    document.setDefaultTextOption(option)
-    return document
-
-
-def code_font(font: QFont) -> QFont:
-    """The fixed-pitch font code is set in, at the size of ``font``."""
-    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-    mono.setFamilies([mono.family(), "monospace"])
-    if font.pointSizeF() > 0:
-        mono.setPointSizeF(font.pointSizeF())
-    return mono
-
-
-def build_code_document(code: str, language: str, font: QFont, palette: QPalette) -> QTextDocument:
-    """An unwrapped, highlighted document of ``code`` in a fixed-pitch version of ``font``."""
-    document = QTextDocument()
-    document.setDefaultFont(code_font(font))
-    document.setDocumentMargin(0)
-    option = document.defaultTextOption()
-    option.setWrapMode(QTextOption.WrapMode.NoWrap)
-    document.setDefaultTextOption(option)
-    fill_code_document(document, code, language, palette)
-    return document
-
-
-def build_plain_document(text: str, font: QFont) -> QTextDocument:
-    """``text`` as typed: every line break kept, nothing read as Markdown."""
-    document = _empty_document(font)
-    document.setPlainText(text)
-    return document
-
-
 def wrapped_at(document: QTextDocument, width: int) -> QTextDocument:
     """``document`` wrapped at ``width``, or a copy of it when it cannot be re-wrapped.
 
@@ -238,53 +153,6 @@ def wrapped_at(document: QTextDocument, width: int) -> QTextDocument:
     return document
 
 
-def fill_document(document: QTextDocument, text: str, palette: QPalette) -> None:
-    """Replace ``document``'s contents with the Markdown ``text`` (kept object, new text)."""
-    document.setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
-    _style_code_blocks(document, palette)
-
-
-def _style_code_blocks(document: QTextDocument, palette: QPalette) -> None:
-    background = code_background(palette)
-    mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-    cursor = QTextCursor(document)
-    block = document.begin()
-    previous_was_code = False
-    while block.isValid():
-        is_code = block.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
-        if is_code:
-            following = block.next()
-            last = not (
-                following.isValid()
-                and following.blockFormat().hasProperty(QTextFormat.Property.BlockCodeFence)
-            )
-            change = QTextBlockFormat()
-            change.setBackground(background)
-            change.setLeftMargin(0)
-            # Space above the first line and below the last, so the code sits in a box.
-            change.setTopMargin(0 if previous_was_code else 4)
-            change.setBottomMargin(4 if last else 0)
-            cursor.setPosition(block.position())
-            cursor.mergeBlockFormat(change)
-            cursor.setPosition(
-                block.position() + block.length() - 1, QTextCursor.MoveMode.KeepAnchor
-            )
-            char = cursor.charFormat()
-            char.setFontFamilies([mono.family(), "monospace"])
-            cursor.mergeCharFormat(char)
-        previous_was_code = is_code
-        block = block.next()
-    for frame in document.rootFrame().childFrames():
-        if isinstance(frame, QTextTable):
-            table_format = frame.format()
-            table_format.setCellPadding(6)
-            table_format.setBorderBrush(palette.color(QPalette.ColorRole.Mid))
-            table_format.setBorderStyle(QTextFrameFormat.BorderStyle.BorderStyle_Solid)
-            table_format.setTopMargin(4)
-            table_format.setBottomMargin(4)
-            frame.setFormat(table_format)
-
-
 def _split_long_lines(text: str) -> str:
     """``text`` with every line over _LONGEST_SHOWN_LINE broken (U+2028, a line break
     inside the paragraph, so no gap shows) into lines at most that long."""
@@ -296,71 +164,6 @@ def _split_long_lines(text: str) -> str:
         "\u2028".join(line[i : i + step] for i in range(0, len(line), step)) if line else line
         for line in lines
     )
-
-
-class ImageCache:
-    """Decoded images and their sizes, keyed by (message id, block index)."""
-
-    def __init__(self, capacity: int = _IMAGE_CACHE_SIZE) -> None:
-        """Keep at most ``capacity`` decoded images; sizes are kept for every image."""
-        self._images: OrderedDict[tuple[str, int], QImage] = OrderedDict()
-        self._sizes: dict[tuple[str, int], QSize] = {}
-        self._capacity = capacity
-
-    def size(self, key: tuple[str, int], url: str) -> QSize:
-        """The image's pixel size, read from its header without decoding it all."""
-        found = self._sizes.get(key)
-        if found is None:
-            # The reader does not own its device: keep the buffer referenced while reading.
-            buffer = _buffer(url)
-            found = QImageReader(buffer).size()
-            buffer.close()
-            if not found.isValid():
-                found = self.image(key, url).size()
-            self._sizes[key] = found
-        return found
-
-    def image(self, key: tuple[str, int], url: str) -> QImage:
-        """The decoded image (a null image when the data is unreadable)."""
-        image = self._images.get(key)
-        if image is None:
-            image = QImage.fromData(_image_bytes(url))
-            self._images[key] = image
-            self._sizes[key] = image.size()
-            while len(self._images) > self._capacity:
-                self._images.popitem(last=False)
-        else:
-            self._images.move_to_end(key)
-        return image
-
-    def thumbnail(self, key: tuple[str, int], url: str, size: QSize, ratio: float) -> QPixmap:
-        """A pixmap of the image at ``size`` logical pixels, sharp on a ``ratio`` screen."""
-        image = self.image(key, url)
-        if image.isNull():
-            return QPixmap()
-        scaled = image.scaled(
-            math.ceil(size.width() * ratio),
-            math.ceil(size.height() * ratio),
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-        pixmap = QPixmap.fromImage(scaled)
-        pixmap.setDevicePixelRatio(ratio)
-        return pixmap
-
-
-def _image_bytes(url: str) -> bytes:
-    try:
-        return parse_image_data_url(url).data
-    except ValueError:  # shown as an unreadable image, never raised into a paint
-        return b""
-
-
-def _buffer(url: str) -> QBuffer:
-    buffer = QBuffer()
-    buffer.setData(QByteArray(_image_bytes(url)))
-    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-    return buffer
 
 
 def thumbnail_size(image_size: QSize, max_width: int) -> QSize:

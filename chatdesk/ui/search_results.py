@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from chatdesk.domain import SearchHit
-from chatdesk.ui.rendering import mix_colours
 from chatdesk.ui.session_model import relative_time
+from chatdesk.ui.theme import mix_colours
 
 HitRole = Qt.ItemDataRole.UserRole + 20
 # Typing pauses this long before the messages are searched.

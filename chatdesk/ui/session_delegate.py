@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chatdesk.ui.rendering import mix_colours
 from chatdesk.ui.session_model import (
     LOCAL_OWNER,
     TASK_SECTION_TITLE,
@@ -32,6 +31,7 @@ from chatdesk.ui.session_model import (
     UpdatedAtRole,
     relative_time,
 )
+from chatdesk.ui.theme import mix_colours
 
 PIN_MARK = "📌"
 

@@ -4,6 +4,8 @@ System follows the desktop's colour scheme as Qt reports it (and switches when i
 Light and Dark are fixed palettes on the Fusion style, which draws every widget from the
 palette, so both look whole on any desktop. The text size scales the application font;
 the chat and the composer follow it.
+Tints drawn over the palette (the user's bubbles, code backgrounds, markers) are mixed
+from its colours, so they follow a theme switch as well.
 """
 
 from __future__ import annotations
@@ -128,3 +130,27 @@ class FlatButtonFocus(QObject):
             elif event.type() == QEvent.Type.FocusOut:
                 watched.setAutoRaise(True)
         return False
+
+
+def code_background(palette: QPalette) -> QColor:
+    """A code block's background: the text colour faintly over the base, so it suits both
+    light and dark palettes."""
+    base = palette.color(QPalette.ColorRole.Base)
+    text = palette.color(QPalette.ColorRole.Text)
+    return mix_colours(base, text, 0.07)
+
+
+def user_bubble_colour(palette: QPalette) -> QColor:
+    """The tint behind the user's messages: the highlight colour thinly over the base."""
+    return mix_colours(
+        palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight), 0.16
+    )
+
+
+def mix_colours(a: QColor, b: QColor, amount: float) -> QColor:
+    """``a`` moved ``amount`` (0..1) of the way towards ``b``."""
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * amount),
+        round(a.green() + (b.green() - a.green()) * amount),
+        round(a.blue() + (b.blue() - a.blue()) * amount),
+    )

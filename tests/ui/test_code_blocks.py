@@ -9,7 +9,8 @@ from pytestqt.qtbot import QtBot
 
 from chatdesk.domain import Message
 from chatdesk.ui.code_blocks import Segment, split_code_blocks
-from chatdesk.ui.message_widget import COPIED_FEEDBACK_MS, CodeBlock, MessageText, MessageWidget
+from chatdesk.ui.message_parts import COPIED_FEEDBACK_MS, CodeBlock, MessageText
+from chatdesk.ui.message_widget import MessageWidget
 from chatdesk.ui.rendering import CodePart, MessageRenderer, TextPart
 
 REPLY = (

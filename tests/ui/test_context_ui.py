@@ -9,7 +9,8 @@ from chatdesk.context import ContextWindows
 from chatdesk.domain import content_text
 from chatdesk.ui.context_meter import ALARM_COLOUR, WARN_COLOUR, ContextMeter, short_tokens
 from chatdesk.ui.main_window import MainWindow
-from chatdesk.ui.message_widget import MessageText, MessageWidget
+from chatdesk.ui.message_parts import MessageText
+from chatdesk.ui.message_widget import MessageWidget
 from tests.openai_test_server import OpenAITestServer
 from tests.ui.harness import Harness, run, wait_for
 

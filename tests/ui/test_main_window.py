@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 from chatdesk.domain import Message, content_text
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.message_model import ImageCountRole
-from chatdesk.ui.message_widget import MessageText
+from chatdesk.ui.message_parts import MessageText
 from tests.ui.harness import Harness, run, wait_for
 
 LONG_REPLY = " ".join(f"word{i}" for i in range(60))

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from chatdesk.domain import Message, Session
 from chatdesk.ui.chat_view import ChatView
 from chatdesk.ui.message_model import MessageListModel
-from chatdesk.ui.message_widget import MessageText
+from chatdesk.ui.message_parts import MessageText
 from chatdesk.ui.rendering import MessageRenderer, TextPart
 
 REPLY = (

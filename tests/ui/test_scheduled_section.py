@@ -23,14 +23,8 @@ from chatdesk.scheduler import TaskScheduler
 from chatdesk.sessions import SessionManager
 from chatdesk.settings import Preferences, sqlite_url
 from chatdesk.ui.task_dialog import TaskDialog
-from chatdesk.ui.task_list import (
-    DELETE_RESULTS,
-    KEEP_RESULTS,
-    ScheduledSection,
-    SubtitleRole,
-    UnreadRole,
-    next_run_words,
-)
+from chatdesk.ui.task_list import DELETE_RESULTS, KEEP_RESULTS, ScheduledSection
+from chatdesk.ui.task_model import SubtitleRole, UnreadRole, next_run_words
 from tests.core.conftest import query
 from tests.openai_test_server import OpenAITestServer
 from tests.ui.harness import run, wait_for

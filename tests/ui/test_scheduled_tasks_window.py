@@ -11,7 +11,8 @@ from pytestqt.qtbot import QtBot
 from chatdesk.scheduler import TaskScheduler
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.task_dialog import TaskDialog
-from chatdesk.ui.task_list import ScheduledSection, SubtitleRole, UnreadRole
+from chatdesk.ui.task_list import ScheduledSection
+from chatdesk.ui.task_model import SubtitleRole, UnreadRole
 from tests.core.conftest import query
 from tests.openai_test_server import OpenAITestServer
 from tests.ui.harness import Harness, run, wait_for

@@ -10,7 +10,8 @@ from pytestqt.qtbot import QtBot
 
 from chatdesk.domain import content_text
 from chatdesk.ui.main_window import MainWindow
-from chatdesk.ui.message_widget import MessageText, MessageWidget
+from chatdesk.ui.message_parts import MessageText
+from chatdesk.ui.message_widget import MessageWidget
 from tests.ui.harness import Harness, run, wait_for
 
 
