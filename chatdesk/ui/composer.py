@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont, QImage, QKeyEvent, QPalette
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -198,10 +207,19 @@ class Composer(QFrame):
         layout.addWidget(self.attachment_strip)
         layout.addLayout(input_row)
         layout.addWidget(self.notice)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
+        # Its border is drawn in paintEvent: Fusion's panel frame is a shade of the window
+        # colour, invisible on the dark theme.
+        self.setFrameShape(QFrame.Shape.NoFrame)
         self.setAutoFillBackground(True)
         self.setBackgroundRole(QPalette.ColorRole.Base)
         self.setAcceptDrops(True)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """A one-pixel border in the palette's Mid colour, seen on light and dark alike."""
+        super().paintEvent(event)
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.Mid))
+        painter.drawRect(self.rect().adjusted(0, 0, -1, -1))
 
     # -- content --------------------------------------------------------------------------
 

@@ -49,3 +49,21 @@ def test_the_system_look_follows_a_live_switch_of_the_desktop(
         desktop["dark"] = False
         window.set_theme("light")
         theme.apply_theme(qapp, "light")
+
+
+def test_the_message_box_has_a_visible_border_on_the_dark_theme(
+    harness: Harness, qapp: QApplication, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    try:
+        window.set_theme("dark")
+        composer = window.composer
+        wait_for(qtbot, lambda: composer.palette().color(QPalette.ColorRole.Base).lightness() < 60)
+        image = composer.grab().toImage()
+        border = image.pixelColor(composer.width() // 2, 0)
+        inside = image.pixelColor(composer.width() // 2, 3)
+        # Fusion's panel frame was a shade of the dark window colour: no border to see.
+        assert abs(border.lightness() - inside.lightness()) >= 25
+    finally:
+        window.set_theme("light")
+        theme.apply_theme(qapp, "light")
