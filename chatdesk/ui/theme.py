@@ -11,8 +11,16 @@ from its colours, so they follow a theme switch as well.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory, QToolButton, QWidget
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QApplication,
+    QProxyStyle,
+    QStyle,
+    QStyleFactory,
+    QStyleOption,
+    QToolButton,
+    QWidget,
+)
 
 THEME_LABELS = {"system": "System", "light": "Light", "dark": "Dark"}
 MIN_POINT_SIZE = 7.0
@@ -77,10 +85,46 @@ def resolved_theme(theme: str) -> str:
     return theme if theme in ("light", "dark") else "light"
 
 
+class FusionStyle(QProxyStyle):
+    """Fusion, with frames that show on a dark palette.
+
+    Fusion outlines text boxes and panels a shade darker than the window colour, which
+    on the dark theme is all but the window colour itself (the search box had no edge).
+    There they are drawn in the palette's Mid colour, the Highlight colour with focus.
+    """
+
+    _FRAMES = (QStyle.PrimitiveElement.PE_FrameLineEdit, QStyle.PrimitiveElement.PE_Frame)
+
+    def __init__(self) -> None:
+        """Fusion, as the base of every look."""
+        super().__init__("Fusion")
+
+    def drawPrimitive(
+        self,
+        element: QStyle.PrimitiveElement,
+        option: QStyleOption,
+        painter: QPainter,
+        widget: QWidget | None = None,
+    ) -> None:
+        """Draw ``element``; on a dark palette, frames in colours that stand out."""
+        palette = option.palette
+        dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+        if element not in self._FRAMES or not dark or option.rect.isEmpty():
+            super().drawPrimitive(element, option, painter, widget)
+            return
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        role = QPalette.ColorRole.Highlight if focused else QPalette.ColorRole.Mid
+        painter.save()
+        painter.setPen(palette.color(role))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(option.rect.adjusted(0, 0, -1, -1))
+        painter.restore()
+
+
 def apply_theme(app: QApplication, theme: str) -> None:
     """Colour the whole application for ``theme`` ("system", "light" or "dark")."""
-    if app.style().name().lower() != "fusion":
-        app.setStyle("Fusion")
+    if not isinstance(app.style(), FusionStyle):
+        app.setStyle(FusionStyle())
     app.setPalette(dark_palette() if resolved_theme(theme) == "dark" else light_palette())
     # A widget with a style sheet of its own keeps the palette it was polished with until
     # its sheet is set again (its text stayed dark on the dark theme).

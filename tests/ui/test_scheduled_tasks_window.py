@@ -172,7 +172,11 @@ def test_delete_with_the_results_removes_the_task_chat(harness: Harness, qtbot: 
     session_id = window.current_session_id
     section_of(window).delete_button.click()
     wait_for(qtbot, lambda: window.current_session_id not in (None, session_id))
-    assert query(harness.data_dir / "chat.db", "SELECT count(*) FROM tasks") == [(0,)]
+    # The task's chat goes first (the window opens another), then the task's row.
+    wait_for(
+        qtbot,
+        lambda: query(harness.data_dir / "chat.db", "SELECT count(*) FROM tasks") == [(0,)],
+    )
     assert query(
         harness.data_dir / "chat.db", "SELECT count(*) FROM sessions WHERE id = ?", (session_id,)
     ) == [(0,)]

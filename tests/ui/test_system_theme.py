@@ -67,3 +67,21 @@ def test_the_message_box_has_a_visible_border_on_the_dark_theme(
     finally:
         window.set_theme("light")
         theme.apply_theme(qapp, "light")
+
+
+def test_text_boxes_keep_a_visible_edge_on_the_dark_theme(
+    harness: Harness, qapp: QApplication, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    try:
+        window.set_theme("dark")
+        search = window.sidebar.filter
+        wait_for(qtbot, lambda: search.palette().color(QPalette.ColorRole.Base).lightness() < 60)
+        image = search.grab().toImage()
+        edge = image.pixelColor(search.width() // 2, 0)
+        inside = image.pixelColor(search.width() // 2, search.height() // 2)
+        # Fusion's own edge is a shade darker than the dark window: nothing to see.
+        assert abs(edge.lightness() - inside.lightness()) >= 25
+    finally:
+        window.set_theme("light")
+        theme.apply_theme(qapp, "light")
