@@ -422,15 +422,31 @@ class SearchHit:
 
 
 @dataclass(slots=True)
+class CompactedMessage:
+    """A message a compaction replaced, as the compaction archive keeps it.
+
+    ``compacted_by`` is the compaction id of the summary that replaced it; ``position`` its
+    place among the messages that compaction replaced (0 = the oldest). A summary compacted
+    again is one too (its ``message.compaction_id`` names the archive it stands for).
+    """
+
+    message: Message
+    compacted_by: str
+    position: int
+
+
+@dataclass(slots=True)
 class ImportedChat:
     """A chat read from an export file, ready to be stored as a new session.
 
     ``import_key`` says where it came from (e.g. ``chatgpt:<conversation id>``): a chat
     whose key (or id) is already stored is skipped, so importing a file twice adds nothing.
+    ``compacted`` is the archive behind the history's compaction summaries, stored with it.
     """
 
     session: Session
     import_key: str
+    compacted: list[CompactedMessage] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

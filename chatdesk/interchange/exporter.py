@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from chatdesk.domain import Message, Session, parse_image_data_url, sniff_image_format, utcnow
+from chatdesk.domain import (
+    CompactedMessage,
+    Message,
+    Session,
+    parse_image_data_url,
+    sniff_image_format,
+    utcnow,
+)
 from chatdesk.interchange.common import InterchangeError, Progress, iso
 from chatdesk.sessions import SessionManager
 
@@ -63,26 +69,31 @@ def message_record(message: Message) -> dict[str, Any]:
         "created_at": iso(message.created_at),
         "tool_calls": message.tool_calls,
         "tool_call_id": message.tool_call_id,
+        "compaction_id": message.compaction_id,
         "compacted_count": message.compacted_count if message.is_summary else None,
     }
 
 
-async def _compacted(manager: SessionManager, session_id: str) -> list[dict[str, Any]] | None:
-    # The originals of compacted messages, when this ChatDesk keeps them (the context
-    # feature); an export from a build without it simply has no such list.
-    reader = getattr(manager, "compacted_messages", None)
-    if reader is None:
-        return None
-    found = reader(session_id)
-    if inspect.isawaitable(found):
-        found = await found
-    records = []
-    for item in found or ():
-        if isinstance(item, Message):
-            records.append(message_record(item))
-        elif isinstance(item, dict):
-            records.append({k: (iso(v) if hasattr(v, "isoformat") else v) for k, v in item.items()})
-    return records
+def compacted_record(entry: CompactedMessage) -> dict[str, Any]:
+    """One archived message as the JSON export holds it: a message and its place."""
+    return {
+        **message_record(entry.message),
+        "compacted_by": entry.compacted_by,
+        "compacted_position": entry.position,
+    }
+
+
+async def _compaction_records(
+    manager: SessionManager, session_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    # The originals (what the chat really had, oldest first) and, apart, the summaries
+    # that were compacted again: with both, an importer rebuilds every compaction.
+    originals: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    for entry in await manager.compaction_archive(session_id):
+        target = summaries if entry.message.is_summary else originals
+        target.append(compacted_record(entry))
+    return originals, summaries
 
 
 def session_record(session: Session) -> dict[str, Any]:
@@ -120,9 +131,10 @@ async def _export_json(
         done = 0
         async for session in sessions:
             record = session_record(session)
-            compacted = await _compacted(manager, session.id)
-            if compacted is not None:
-                record["compacted_messages"] = compacted
+            originals, summaries = await _compaction_records(manager, session.id)
+            record["compacted_messages"] = originals
+            if summaries:
+                record["compacted_summaries"] = summaries
             stream.write((",\n" if done else "") + json.dumps(record, ensure_ascii=False))
             done += 1
             if progress is not None:

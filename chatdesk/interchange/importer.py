@@ -17,6 +17,7 @@ from typing import Any, cast
 from chatdesk.domain import (
     MESSAGE_STATUSES,
     ROLES,
+    CompactedMessage,
     Content,
     ImportedChat,
     Message,
@@ -159,40 +160,120 @@ def _tool_calls(item: dict[str, Any], where: str) -> list[dict[str, Any]] | None
     return calls
 
 
+def _chatdesk_message(item: Any, at: str) -> Message:
+    if not isinstance(item, dict):
+        raise InterchangeError(f"{at} is not an object. Nothing was imported.")
+    role = _field(item, "role", str, at)
+    if role not in ROLES:
+        raise InterchangeError(f"{at}: unknown role {role!r}. Nothing was imported.")
+    content = item.get("content")
+    try:
+        validate_content(content)
+    except ValueError as exc:
+        raise InterchangeError(f"{at}: {exc}. Nothing was imported.") from None
+    status = _field(item, "status", str, at)
+    if status not in MESSAGE_STATUSES:
+        raise InterchangeError(f"{at}: unknown status {status!r}. Nothing was imported.")
+    # A summary written before compaction ids has none: it stays a plain system message.
+    compaction_id = _optional(item, "compaction_id", at)
+    compacted_count = 0
+    if compaction_id is not None:
+        if not compaction_id:
+            raise InterchangeError(f"{at}: 'compaction_id' is empty")
+        compacted_count = _whole_number(item, "compacted_count", at)
+    return Message(
+        role=role,
+        content=cast(Content, content),  # validated just above
+        id=_field(item, "id", str, at),
+        created_at=parse_iso(item.get("created_at"), at),
+        # A reply that was still streaming when exported can no longer finish.
+        status="interrupted" if status == "streaming" else status,
+        error=_optional(item, "error", at),
+        tool_calls=_tool_calls(item, at),
+        tool_call_id=_optional(item, "tool_call_id", at),
+        compaction_id=compaction_id,
+        compacted_count=compacted_count,
+    )
+
+
+def _whole_number(item: dict[str, Any], name: str, at: str) -> int:
+    value = item.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InterchangeError(f"{at}: '{name}' must be a whole number, 0 or more")
+    return value
+
+
+def _compaction_archive(
+    record: dict[str, Any], history: list[Message], where: str
+) -> list[CompactedMessage]:
+    """The archive behind the history's summaries, checked so every compaction rebuilds.
+
+    A file from before compaction ids (no summary has one) has nothing to rebuild: its
+    compacted originals are not read, and its summaries stay plain system messages.
+    """
+    top = [m.compaction_id for m in history if m.compaction_id is not None]
+    if not top:
+        return []
+    entries: list[CompactedMessage] = []
+    for name in ("compacted_messages", "compacted_summaries"):
+        items = record.get(name, [])
+        if not isinstance(items, list):
+            raise InterchangeError(f"{where}: '{name}' must be a list")
+        for j, item in enumerate(items):
+            at = f"{where}, {name} entry {j + 1}"
+            message = _chatdesk_message(item, at)
+            compacted_by = _field(item, "compacted_by", str, at)
+            position = _whole_number(item, "compacted_position", at)
+            entries.append(CompactedMessage(message, compacted_by, position))
+    summaries: set[str] = set()
+    for message in [*history, *(e.message for e in entries)]:
+        cid = message.compaction_id
+        if cid is not None:
+            if cid in summaries:
+                raise InterchangeError(f"{where}: two summaries have compaction id {cid!r}")
+            summaries.add(cid)
+    groups: dict[str, list[CompactedMessage]] = {}
+    for entry in entries:
+        groups.setdefault(entry.compacted_by, []).append(entry)
+    for cid in sorted(set(groups) - summaries):
+        raise InterchangeError(
+            f"{where}: compacted messages name compaction {cid!r}, which no summary has"
+        )
+    for cid in sorted(summaries):
+        positions = [e.position for e in groups.get(cid, [])]
+        if not positions:
+            raise InterchangeError(
+                f"{where}: the messages compaction {cid!r} replaced are not in the file"
+            )
+        if len(set(positions)) != len(positions):
+            raise InterchangeError(
+                f"{where}: two messages of compaction {cid!r} have the same 'compacted_position'"
+            )
+    # Every compaction must hang below a summary of the history (no loops, no strays).
+    reached: set[str] = set()
+    pending = list(top)
+    while pending:
+        cid = pending.pop()
+        if cid not in reached:
+            reached.add(cid)
+            pending.extend(_compactions_inside(groups[cid]))
+    for cid in sorted(summaries - reached):
+        raise InterchangeError(
+            f"{where}: compaction {cid!r} is not behind any summary in the chat's messages"
+        )
+    return entries
+
+
 def _chatdesk_chat(record: Any, index: int) -> ImportedChat:
     where = f"session {index + 1}"
     if not isinstance(record, dict):
         raise InterchangeError(f"{where} is not an object. Nothing was imported.")
     session_id = _field(record, "id", str, where)
-    messages = []
-    for j, item in enumerate(_field(record, "messages", list, where)):
-        at = f"{where}, message {j + 1}"
-        if not isinstance(item, dict):
-            raise InterchangeError(f"{at} is not an object. Nothing was imported.")
-        role = _field(item, "role", str, at)
-        if role not in ROLES:
-            raise InterchangeError(f"{at}: unknown role {role!r}. Nothing was imported.")
-        content = item.get("content")
-        try:
-            validate_content(content)
-        except ValueError as exc:
-            raise InterchangeError(f"{at}: {exc}. Nothing was imported.") from None
-        status = _field(item, "status", str, at)
-        if status not in MESSAGE_STATUSES:
-            raise InterchangeError(f"{at}: unknown status {status!r}. Nothing was imported.")
-        messages.append(
-            Message(
-                role=role,
-                content=cast(Content, content),  # validated just above
-                id=_field(item, "id", str, at),
-                created_at=parse_iso(item.get("created_at"), at),
-                # A reply that was still streaming when exported can no longer finish.
-                status="interrupted" if status == "streaming" else status,
-                error=_optional(item, "error", at),
-                tool_calls=_tool_calls(item, at),
-                tool_call_id=_optional(item, "tool_call_id", at),
-            )
-        )
+    messages = [
+        _chatdesk_message(item, f"{where}, message {j + 1}")
+        for j, item in enumerate(_field(record, "messages", list, where))
+    ]
+    compacted = _compaction_archive(record, messages, where)
     archived = record.get("archived_at")
     session = Session(
         id=session_id,
@@ -212,4 +293,9 @@ def _chatdesk_chat(record: Any, index: int) -> ImportedChat:
         parent_session_id=_optional(record, "parent_session_id", where),
         parent_message_id=_optional(record, "parent_message_id", where),
     )
-    return ImportedChat(session=session, import_key=f"chatdesk:{session_id}")
+    return ImportedChat(session=session, import_key=f"chatdesk:{session_id}", compacted=compacted)
+
+
+def _compactions_inside(entries: list[CompactedMessage]) -> list[str]:
+    """The compaction ids of the summaries among ``entries`` (compacted again)."""
+    return [e.message.compaction_id for e in entries if e.message.compaction_id is not None]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from chatdesk.domain import Content, Message, new_id, utcnow
+from chatdesk.domain import CompactedMessage, Content, Message, new_id, utcnow
 from chatdesk.lazy_import import lazy_module
 from chatdesk.sessions.events import HISTORY_REPLACED
 from chatdesk.sessions.preparing import prepare_message
@@ -118,6 +118,38 @@ class Compactions:
             refs = await compaction_store.archived_image_refs(conn, [r.id for r in rows])
             image_bytes = await image_rows.load_images(conn, refs)
         return message_rows.build_history(session_id, rows, image_bytes)
+
+    async def compaction_archive(self, session_id: str) -> list[CompactedMessage]:
+        """Every archived message behind the summaries in the history, with its place.
+
+        Unlike :meth:`compacted_messages` this keeps the summaries that were compacted
+        again and says which compaction holds each message, so the archive can be
+        rebuilt exactly (the JSON export writes it). Depth first: a summary comes before
+        the messages it stands for, and the originals in the order the chat had them.
+        """
+        state = self._state
+        session = await state.require(session_id)
+        wanted = [m.compaction_id for m in session.history if m.compaction_id is not None]
+        async with state.lock, state.db.read() as conn:
+            placed: list[tuple[str, int, Any]] = []
+            stack: list[tuple[str, int, Any]] = []
+            for cid in reversed(wanted):
+                rows = await compaction_store.archived_rows(conn, cid)
+                stack.extend(reversed([(cid, i, row) for i, row in enumerate(rows)]))
+            while stack:
+                entry = stack.pop()
+                placed.append(entry)
+                inner_id = entry[2].compaction_id
+                if inner_id is not None:
+                    rows = await compaction_store.archived_rows(conn, inner_id)
+                    stack.extend(reversed([(inner_id, i, row) for i, row in enumerate(rows)]))
+            refs = await compaction_store.archived_image_refs(conn, [e[2].id for e in placed])
+            image_bytes = await image_rows.load_images(conn, refs)
+        messages = message_rows.build_history(session_id, [e[2] for e in placed], image_bytes)
+        return [
+            CompactedMessage(message=message, compacted_by=cid, position=position)
+            for (cid, position, _), message in zip(placed, messages, strict=True)
+        ]
 
     async def undo_compaction(
         self, session_id: str, compaction_id: str | None = None

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatdesk.domain import (
     DEFAULT_TITLE,
+    CompactedMessage,
     Content,
     ImportedChat,
     Message,
@@ -442,6 +443,10 @@ class SessionManager:
     ) -> list[Message]:
         """The original messages compaction replaced, oldest first."""
         return await self._compactions.compacted_messages(session_id, compaction_id)
+
+    async def compaction_archive(self, session_id: str) -> list[CompactedMessage]:
+        """Every archived message behind the history's summaries, with its compaction."""
+        return await self._compactions.compaction_archive(session_id)
 
     async def undo_compaction(
         self, session_id: str, compaction_id: str | None = None

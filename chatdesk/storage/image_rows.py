@@ -7,7 +7,7 @@ every write that can unlink one calls before it commits.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import Table, delete, exists, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,18 +15,24 @@ from chatdesk.storage import tables
 from chatdesk.storage.database import in_chunks
 
 
-async def store_images(conn: AsyncConnection, message_id: str, found: dict[str, bytes]) -> None:
-    """Store the images ``found`` (by hash) not stored yet, and link them to the message."""
+async def store_images(
+    conn: AsyncConnection,
+    message_id: str,
+    found: dict[str, bytes],
+    *,
+    links: Table = tables.message_images,
+) -> None:
+    """Store the images ``found`` (by hash) not stored yet, and link them to the message.
+
+    ``links`` is the table of links: ``compacted_message_images`` for an archived message.
+    """
     if not found:
         return
     await conn.execute(
         sqlite_insert(tables.images).on_conflict_do_nothing(),
         [{"sha256": h, "data": data, "size": len(data)} for h, data in found.items()],
     )
-    await conn.execute(
-        insert(tables.message_images),
-        [{"message_id": message_id, "sha256": h} for h in found],
-    )
+    await conn.execute(insert(links), [{"message_id": message_id, "sha256": h} for h in found])
 
 
 async def unlink_images(conn: AsyncConnection, message_id: str) -> None:

@@ -349,6 +349,7 @@ async def test_json_export_keeps_tool_calls_and_compacted_originals(
         assert [(m.role, m.content, m.tool_calls, m.tool_call_id) for m in copy.history] == [
             (m.role, m.content, m.tool_calls, m.tool_call_id) for m in original.history
         ]
-        assert not copy.history[0].is_summary  # the archive is not imported
+        assert copy.history[0].compaction_id == original.history[0].compaction_id
+        assert await fresh.compacted_messages(session.id) == [first, second]
     finally:
         await fresh.close()
