@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
 from chatdesk.context import ContextWindows
-from chatdesk.domain import content_text
+from chatdesk.domain import Message, content_text
+from chatdesk.interchange import export_sessions
+from chatdesk.sessions import SessionManager
+from chatdesk.settings import sqlite_url
 from chatdesk.ui.context_meter import ALARM_COLOUR, WARN_COLOUR, ContextMeter, short_tokens
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.message_parts import MessageText
@@ -250,4 +255,49 @@ def test_sending_in_a_full_chat_compacts_it_and_the_reply_still_streams_in(
             w.message is not None and w.message.content == "Short summary and answer."
             for w in window.chat_view.message_widgets()
         ),
+    )
+
+
+async def _export_compacted_chat(path: Path, out: Path) -> tuple[str, list[Message]]:
+    """A chat compacted in another database, exported as JSON to ``out``."""
+    source = await SessionManager.open(sqlite_url(path))
+    try:
+        session = await source.create_session("Compacted elsewhere")
+        for i in range(3):
+            await source.add_message(session.id, "user", f"question {i} about owls")
+            await source.add_message(session.id, "assistant", f"answer {i} about owls")
+        history = list((await source.require_session(session.id)).history)
+        await source.compact_messages(session.id, [m.id for m in history[:4]], "Owls, twice.")
+        await export_sessions(source, [session.id], out, fmt="json")
+    finally:
+        await source.close()
+    return session.id, history
+
+
+def test_an_imported_summary_shows_its_messages_and_undoes(
+    harness: Harness, qtbot: QtBot, tmp_path: Path
+) -> None:
+    out = tmp_path / "export.json"
+    session_id, originals = run(qtbot, _export_compacted_chat(tmp_path / "elsewhere.db", out))
+    window = harness.window()
+    assert run(qtbot, window.findkeep.import_from(out)).startswith("Imported 1 chat(s)")
+    run(qtbot, window.open_session(session_id))
+    wait_for(
+        qtbot,
+        lambda: any(w.message and w.message.is_summary for w in window.chat_view.message_widgets()),
+    )
+    summary = _summary_widget(window)
+    assert "4 earlier messages, summarised" in _shown_text(summary)
+
+    toggle = summary.summary_button("toggle")
+    assert toggle.isVisible() and toggle.text() == "Show messages"
+    toggle.click()
+    wait_for(qtbot, lambda: "question 0 about owls" in _shown_text(_summary_widget(window)))
+    text = _shown_text(_summary_widget(window))
+    assert text.index("question 0") < text.index("answer 0") < text.index("answer 1")
+
+    _summary_widget(window).summary_button("undo").click()
+    wait_for(
+        qtbot,
+        lambda: run(qtbot, window.manager.require_session(session_id)).history == originals,
     )
