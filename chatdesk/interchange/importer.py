@@ -235,9 +235,9 @@ def _compaction_archive(
     groups: dict[str, list[CompactedMessage]] = {}
     for entry in entries:
         groups.setdefault(entry.compacted_by, []).append(entry)
-    for cid in sorted(set(groups) - summaries):
+    if strays := sorted(set(groups) - summaries):
         raise InterchangeError(
-            f"{where}: compacted messages name compaction {cid!r}, which no summary has"
+            f"{where}: compacted messages name compaction {strays[0]!r}, which no summary has"
         )
     for cid in sorted(summaries):
         positions = [e.position for e in groups.get(cid, [])]
@@ -257,9 +257,9 @@ def _compaction_archive(
         if cid not in reached:
             reached.add(cid)
             pending.extend(_compactions_inside(groups[cid]))
-    for cid in sorted(summaries - reached):
+    if unreached := sorted(summaries - reached):
         raise InterchangeError(
-            f"{where}: compaction {cid!r} is not behind any summary in the chat's messages"
+            f"{where}: compaction {unreached[0]!r} is not behind any summary in the chat's messages"
         )
     return entries
 
