@@ -284,6 +284,10 @@ class Provider(ABC):
         """The model's context window in tokens, if the backend can tell."""
         return None
 
+    async def default_model(self) -> str | None:
+        """The name of the model that answers when none is named, if it can be told."""
+        return self.model or None
+
     async def reads_images(self, model: str | None) -> bool | None:
         """Whether the model sees images, if the backend can tell (None: not reported)."""
         return None

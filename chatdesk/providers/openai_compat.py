@@ -233,6 +233,14 @@ class OpenAICompatibleProvider(Provider):
             raise self._map_error(exc, None) from None
         return sorted(ids)
 
+    async def default_model(self) -> str | None:
+        """The model named at start, else the server's first (None when it cannot say)."""
+        try:
+            return await self._server_default_model()
+        except ProviderError as exc:
+            log.info("could not name the default model of %s: %s", self.base_url, exc)
+            return None
+
     async def _server_default_model(self) -> str:
         """The server's first model, for a provider started without one (e.g. --base-url
         alone): Ollama or a llama.cpp server usually has exactly one."""

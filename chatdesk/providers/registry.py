@@ -46,6 +46,13 @@ class ImageSupport:
     source: str
 
 
+def short_model_name(model: str) -> str:
+    """A model's name as a list shows it: a model file's name without its folders."""
+    if model.lower().endswith(".gguf") or model.startswith(("/", "~")):
+        return Path(model).name
+    return model
+
+
 def build_provider(provider_id: str, model: str | None, api_key: str | None) -> Provider:
     """Create the provider for ``provider_id`` (the app's default factory)."""
     if provider_id == LOCAL_PROVIDER:
@@ -171,7 +178,21 @@ class ProviderRegistry:
         for server in self.preferences.servers:
             for model in server.models:
                 found.append(ModelChoice(server.base_url, model, f"{model} — {server.label}"))
+        default = self.default_choice()
+        if default[0] != LOCAL_PROVIDER and self.preferences.server(default[0]) is None:
+            # A server given for this run only (--base-url): named by the model that
+            # answers, once known (see name_default_model).
+            provider = self._providers.get((default[0], None))
+            named = default[1] or (provider.model if provider is not None else None)
+            shown = short_model_name(named) if named else "the server's first model"
+            found.append(ModelChoice(default[0], default[1], f"{shown} — {default[0]}"))
         return found
+
+    async def name_default_model(self) -> str | None:
+        """Ask the default model's backend which model answers (a --base-url server
+        started without --model answers with its first); None when it cannot say."""
+        provider, _ = self.resolve_default()
+        return await provider.default_model()
 
     def forget(self, provider_id: str) -> None:
         """Drop cached providers of ``provider_id`` (after its URL, key or models changed)."""

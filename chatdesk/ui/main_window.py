@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         # Chats that have been in the Trash for 30 days go for good, in the background.
         self.tasks.start(self.manager.purge_trash())
         self.refresh_model_choices()
+        self.tasks.start(self._name_default_model())
         wanted = self.preferences.window.get("last_session")
         known = {s.id for s in sessions}
         if wanted not in known:
@@ -210,6 +211,12 @@ class MainWindow(QMainWindow):
         if wanted is None:
             wanted = (await self.chat.create_session()).id
         await self.open_session(wanted)
+
+    async def _name_default_model(self) -> None:
+        # A server given for this run (--base-url) without a model: its first model's
+        # name replaces "the server's first model" in the selector once it is known.
+        if await self.registry.name_default_model():
+            self.refresh_model_choices()
 
     async def shutdown(self) -> None:
         """Stop streaming replies (their text is kept), finish every background write,

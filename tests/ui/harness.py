@@ -37,7 +37,8 @@ class Harness:
     qtbot: QtBot
     data_dir: Path
     base_url: str
-    model: str
+    # The default model (None: the server's first, as with --base-url and no --model).
+    model: str | None
     confirm_answer: bool = True
     registry_options: dict[str, Any] = field(default_factory=dict)
     confirmations: list[str] = field(default_factory=list)
