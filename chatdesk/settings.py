@@ -101,7 +101,8 @@ def parse_startup_options(
     temporary = args.self_test and args.data_dir is None and args.database_url is None
     if temporary:
         args.data_dir = Path(tempfile.mkdtemp(prefix="chatdesk-self-test-"))
-    data_dir = (args.data_dir or default_data_dir()).expanduser()
+    # Absolute, so the database URL and the file checks agree whatever the working folder.
+    data_dir = (args.data_dir or default_data_dir()).expanduser().absolute()
     database_url = (
         args.database_url
         or (env.get("CHATDESK_DATABASE_URL") if args.data_dir is None else None)

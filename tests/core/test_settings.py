@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from chatdesk.presets import ChatPreset
 from chatdesk.settings import (
     OPENAI_BASE_URL,
@@ -173,3 +175,12 @@ def test_a_wrong_look_or_preset_falls_back_with_a_warning(tmp_path: Path) -> Non
     assert (loaded.theme, loaded.text_size) == ("system", None)
     assert loaded.chat_presets() == [ChatPreset("Ok")]  # a temperature out of range: default
     assert len(loaded.problems) == 3
+
+
+def test_a_relative_data_folder_is_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    options = parse_startup_options(["--data-dir", "chats"], environ={})
+    assert options.data_dir == tmp_path / "chats"
+    assert options.database_url == sqlite_url(tmp_path / "chats" / "chat.db")
