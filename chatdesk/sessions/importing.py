@@ -76,6 +76,8 @@ class ChatImport:
             )
         fresh: list[tuple[ImportedChat, _Encoded]] = []
         seen_keys: set[str] = set()
+        # (session id, old message id) -> new id, for branches pointing into those chats.
+        renamed: dict[tuple[str, str], str] = {}
         for chat, stored in zip(chats, encoded, strict=True):
             key, sid = chat.import_key, chat.session.id
             if key in known_keys or key in seen_keys or sid in known_ids or sid in state.sessions:
@@ -85,10 +87,16 @@ class ChatImport:
                 # A message id already used elsewhere gets a new one: ids are global, and
                 # an archived message's id must stay free for when Undo brings it back.
                 if message.id in known_messages:
-                    message.id = new_id()
+                    renamed[sid, message.id] = message.id = new_id()
                 known_messages.add(message.id)
             _claim_compaction_ids(chat, known_compactions)
             fresh.append((chat, stored))
+        for chat, _ in fresh:
+            # A branch made at a message that got a new id follows it.
+            branch = chat.session
+            if branch.parent_session_id and branch.parent_message_id:
+                where = (branch.parent_session_id, branch.parent_message_id)
+                branch.parent_message_id = renamed.get(where, branch.parent_message_id)
         skipped = total - len(fresh)
         added: list[str] = []
         if progress is not None:

@@ -96,6 +96,32 @@ async def test_an_import_never_changes_an_existing_chat(
     assert stored.title == "renamed" and len(stored.history) == 2
 
 
+async def test_a_branch_follows_its_parents_message_when_an_import_renames_it(
+    manager: SessionManager, tmp_path: Path
+) -> None:
+    parent = await manager.create_session("parent")
+    await manager.add_message(parent.id, "user", "question")
+    asked = await manager.add_message(parent.id, "assistant", "answer")
+    branch = await manager.branch_session(parent.id, asked.id)
+    out = tmp_path / "export.json"
+    await export_sessions(manager, [parent.id, branch.id], out, fmt="json")
+    # The same chats as new ones (other session ids) into the database that holds their
+    # message ids already: the parent's messages get new ids, and the branch follows.
+    document = json.loads(out.read_text("utf-8"))
+    for record in document["sessions"]:
+        record["id"] = "copy-" + record["id"]
+        if record.get("parent_session_id"):
+            record["parent_session_id"] = "copy-" + record["parent_session_id"]
+    out.write_text(json.dumps(document), "utf-8")
+    result = await import_file(manager, out)
+    assert len(result.added) == 2
+    parent_copy = await manager.require_session("copy-" + parent.id)
+    branch_copy = await manager.require_session("copy-" + branch.id)
+    assert asked.id not in [m.id for m in parent_copy.history]  # renamed
+    assert branch_copy.parent_session_id == parent_copy.id
+    assert branch_copy.parent_message_id == parent_copy.history[-1].id
+
+
 def zipped_export(tmp_path: Path) -> Path:
     """The fixture in a zip as ChatGPT ships it, with the one uploaded image it includes."""
     archive = tmp_path / "chatgpt-export.zip"
