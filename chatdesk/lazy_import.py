@@ -17,7 +17,11 @@ class _DeferredModule(ModuleType):
     """
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(importlib.import_module(self.__name__), attribute)
+        # Called only for names not found here: each is kept once looked up, so later
+        # uses cost what a module attribute costs.
+        value = getattr(importlib.import_module(self.__name__), attribute)
+        setattr(self, attribute, value)
+        return value
 
 
 def lazy_module(name: str) -> ModuleType:

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from chatdesk.providers.base import model_key
 from chatdesk.providers.registry import ImageSupport, ProviderRegistry, build_provider
 from chatdesk.settings import (
     LOCAL_PROVIDER,
     Preferences,
     ServerConfig,
-    model_settings_key,
     server_url_problem,
     split_url_secret,
 )
@@ -132,6 +132,11 @@ class ModelSettings:
         self.secrets = secrets
         self._save = save
 
+    def _key(self, provider_id: str, model: str | None) -> str:
+        """The name the engine remembers the model by: a server chosen without a model
+        is named by the model that answers (its first), once the server said which."""
+        return model_key(*self.registry.resolve_choice(provider_id, model))
+
     def check_new_server(self, url: str) -> str:
         """The stored form of ``url``; SettingsRefused when empty or already in the list."""
         url = normalise_url(url)
@@ -221,11 +226,11 @@ class ModelSettings:
 
     def context_window(self, provider_id: str, model: str | None) -> int | None:
         """The context window set for a model, or None for "as the server reports"."""
-        return self.preferences.context_window(model_settings_key(provider_id, model))
+        return self.preferences.context_window(self._key(provider_id, model))
 
     def learned_context_window(self, provider_id: str, model: str | None) -> int | None:
         """The window the model's server stated in an error, if it did."""
-        return self.preferences.learned_context_windows.get(model_settings_key(provider_id, model))
+        return self.preferences.learned_context_windows.get(self._key(provider_id, model))
 
     def set_context_window(self, provider_id: str, model: str | None, tokens: int | None) -> None:
         """Use ``tokens`` as the model's context window (None: what its server reports)."""
@@ -234,7 +239,7 @@ class ModelSettings:
                 f"A context window of {tokens} tokens is too small; use at least "
                 f"{MIN_CONTEXT_WINDOW}, or 0 for what the server reports."
             )
-        key = model_settings_key(provider_id, model)
+        key = self._key(provider_id, model)
         # What the user sets replaces a window learned from the server's errors.
         self.preferences.learned_context_windows.pop(key, None)
         if tokens is None:
@@ -245,11 +250,11 @@ class ModelSettings:
 
     def tools_enabled(self, provider_id: str, model: str | None) -> bool:
         """Whether the model is offered the manage_session tool."""
-        return self.preferences.tools_enabled(model_settings_key(provider_id, model))
+        return self.preferences.tools_enabled(self._key(provider_id, model))
 
     def set_tools_enabled(self, provider_id: str, model: str | None, enabled: bool) -> None:
         """Offer the manage_session tool to the model, or stop offering it."""
-        key = model_settings_key(provider_id, model)
+        key = self._key(provider_id, model)
         if enabled:
             while key in self.preferences.tools_off:
                 self.preferences.tools_off.remove(key)
@@ -261,13 +266,13 @@ class ModelSettings:
 
     def image_input(self, provider_id: str, model: str | None) -> bool | None:
         """Whether the model was set to see images (True) or not (False); None: as reported."""
-        return self.preferences.image_input.get(model_settings_key(provider_id, model))
+        return self.preferences.image_input.get(self._key(provider_id, model))
 
     def set_image_input(self, provider_id: str, model: str | None, sees: bool | None) -> None:
         """Say whether the model sees images (None: go by what its server reports)."""
         if provider_id == LOCAL_PROVIDER and sees:
             raise SettingsRefused("The embedded models read text only; they cannot see images.")
-        key = model_settings_key(provider_id, model)
+        key = self._key(provider_id, model)
         # What the user sets replaces what a refusal taught.
         while key in self.preferences.learned_text_only:
             self.preferences.learned_text_only.remove(key)

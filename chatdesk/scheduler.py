@@ -203,7 +203,9 @@ def _cron_trigger(fields: list[str], timezone: tzinfo) -> BaseTrigger:
             timezone=timezone,
         )
 
-    if day in ("*", "?") or weekdays == "*":
+    # As in crontab (cronie, Vixie cron): a day field starting with "*" (or "?") leaves
+    # the days to the other field, and then both must match ("*/2" with "1-5").
+    if day.startswith(("*", "?")) or weekday.startswith(("*", "?")):
         return cron(day, weekdays)
     return _combining.OrTrigger([cron(day, "*"), cron("*", weekdays)])
 

@@ -90,6 +90,9 @@ class OpenAITestServer:
         # of a streamed tool call repeated in every piece, and a 500 for a message whose
         # content is null (its request schema takes text only).
         self.like_llama_cpp_python = False
+        # Seconds the endpoints that tell about a model (list, /props, /api/show, LM
+        # Studio's) wait before answering.
+        self.info_delay = 0.0
         # A request holding an image gets llama.cpp's 500 for a model without a projector.
         self.refuse_images = False
         # Any content list fails as llama-cpp-python's chat templates fail on one (a 500
@@ -312,6 +315,7 @@ class OpenAITestServer:
         return window, self.report_images == where
 
     async def _props(self, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(self.info_delay)
         window, images = self._reports("llama.cpp")
         if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
@@ -323,6 +327,7 @@ class OpenAITestServer:
         return web.json_response(props)
 
     async def _lm_studio_model(self, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(self.info_delay)
         window, images = self._reports("lmstudio")
         if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")
@@ -335,6 +340,7 @@ class OpenAITestServer:
         return web.json_response(info)
 
     async def _ollama_show(self, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(self.info_delay)
         window, images = self._reports("ollama")
         if not (window or images):
             return _error(404, "Not found.", "invalid_request_error")

@@ -319,7 +319,9 @@ class ChatEngine:
                 tools = False
                 continue
             if isinstance(error, ServerError) and nothing_sent and holds_images(context):
-                error = await self._blame_images(provider, model, context, error)
+                error = await self._blame_images(
+                    provider, model, context, error, tools=options.get("tools")
+                )
             if isinstance(error, ImagesNotSupportedError) and holds_images(context):
                 self._on_images_refused(key())
             if isinstance(error, ProviderError):
@@ -348,6 +350,8 @@ class ChatEngine:
         model: str | None,
         context: list[dict[str, Any]],
         error: ServerError,
+        *,
+        tools: list[dict[str, Any]] | None = None,
     ) -> ProviderError:
         """``error``, or ImagesNotSupportedError when the images caused it.
 
@@ -358,7 +362,9 @@ class ChatEngine:
         """
         if self._reads_images(provider, model) is not None or not provider.checks_requests:
             return error
-        if await provider.check_request(text_only_messages(context), model) is not None:
+        # The same request but for the images (tools too: they could be what failed).
+        found = await provider.check_request(text_only_messages(context), model, tools=tools)
+        if found is not None:
             return error
         return ImagesNotSupportedError(
             f"This model cannot see images: its server failed on them ({error}) but answers "

@@ -316,11 +316,16 @@ class Provider(ABC):
         return False
 
     async def check_request(
-        self, messages: list[dict[str, Any]], model: str | None
+        self,
+        messages: list[dict[str, Any]],
+        model: str | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
     ) -> ProviderError | None:
         """Why a request that streamed nothing failed, if the backend can find out.
 
         Some servers answer a too-long streaming request with an empty 200 response; asked
-        again without streaming they give the real error. None: no error found.
+        again without streaming they give the real error. ``tools`` go with the request
+        when the original had them. None: no error found.
         """
         return None

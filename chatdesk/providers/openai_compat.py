@@ -90,6 +90,7 @@ class OpenAICompatibleProvider(Provider):
         self._send_stream_options = True
         # What the server reported about each model, asked once per model.
         self._facts: dict[str, ModelFacts] = {}
+        self._probes: dict[str, asyncio.Future[ModelFacts]] = {}
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or _PLACEHOLDER_KEY,
@@ -278,16 +279,24 @@ class OpenAICompatibleProvider(Provider):
         return facts.sees_images if facts is not None else None
 
     async def model_facts(self, model: str | None) -> ModelFacts:
-        """What the server reports about ``model``, asked once per model."""
+        """What the server reports about ``model``, asked once per model (callers asking
+        while it is being asked share that one probe)."""
         model = model or self.model
         if model in self._facts:
             return self._facts[model]
+        probe = self._probes.get(model)
+        if probe is None:
+            probe = self._probes[model] = asyncio.ensure_future(self._probe(model))
+        return await asyncio.shield(probe)
+
+    async def _probe(self, model: str) -> ModelFacts:
         found = ModelFacts()
         try:
             found = await probe_model(self.base_url, self._api_key, model)
         except Exception as exc:  # a probe is only a hint; any failure means "unknown"
             log.info("could not learn about %s from %s: %r", model, self.base_url, exc)
         self._facts[model] = found
+        self._probes.pop(model, None)
         return found
 
     @property
@@ -296,7 +305,11 @@ class OpenAICompatibleProvider(Provider):
         return True
 
     async def check_request(
-        self, messages: list[dict[str, Any]], model: str | None
+        self,
+        messages: list[dict[str, Any]],
+        model: str | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
     ) -> ProviderError | None:
         """Ask once more without streaming (one token): servers such as llama-cpp-python's
         answer a too-long streaming request with an empty 200, but this one with the error."""
@@ -307,6 +320,8 @@ class OpenAICompatibleProvider(Provider):
                 "max_tokens": 1,
                 "stream": False,
             }
+            if tools:
+                request["tools"] = tools
             try:
                 await self._client.chat.completions.create(**request)
             except openai.APITimeoutError:

@@ -9,7 +9,6 @@ through :class:`ChatScreen` when something they show changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -223,14 +222,21 @@ class ChatController:
         earlier = self._version_switches.get(session.id)
         task = self.tasks.start(self._switch_after(earlier, session.id, position, number))
         self._version_switches[session.id] = task
+
+        def forget(done: asyncio.Task[None], session_id: str = session.id) -> None:
+            if self._version_switches.get(session_id) is done:
+                del self._version_switches[session_id]
+
+        task.add_done_callback(forget)
         return task
 
     async def _switch_after(
         self, earlier: asyncio.Task[None] | None, session_id: str, position: int, number: int
     ) -> None:
-        if earlier is not None and not earlier.done():
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await earlier
+        if earlier is not None:
+            # Waits without taking on its outcome: its failure was reported by the task
+            # set, and cancelling this switch leaves that one alone.
+            await asyncio.wait([earlier])
         await self.engine.select_version(session_id, position, number)
 
     def dismiss_error(self) -> None:

@@ -6,6 +6,7 @@ the model is shown here, so the choice "As the server reports" says what it repo
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -183,7 +184,8 @@ class ModelContextBox(QGroupBox):
 
     async def _ask_server(self, current: tuple[str, str | None]) -> None:
         await self._settings.learn_image_support(*current)
-        if self._current() == current:
+        # The dialog may have been closed (and deleted) while the server was asked.
+        if shiboken6.isValid(self.model_choice) and self._current() == current:
             self._show_images(current)
 
     def _save_images(self, _position: int) -> None:

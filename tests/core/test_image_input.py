@@ -228,3 +228,40 @@ async def test_a_server_error_that_is_not_about_the_images_stays_what_it_is(
         assert core.registry.image_support(provider, model).sees is None
     finally:
         await core.close()
+
+
+async def test_the_switches_of_a_server_given_without_a_model_reach_the_model_that_answers(
+    openai_server: OpenAITestServer,
+) -> None:
+    # --base-url alone: the model is the server's first, named once the server is asked.
+    preferences = Preferences(default_provider=openai_server.base_url)
+    registry = ProviderRegistry(preferences)
+    settings = ModelSettings(registry, lambda: None)
+    try:
+        named = await registry.name_default_model()
+        assert named == "other-model"  # the first the test server lists, sorted
+        settings.set_image_input(openai_server.base_url, None, True)
+        settings.set_context_window(openai_server.base_url, None, 2048)
+        provider, model = registry.resolve_default()
+        # What the engine looks up, by the model that answers.
+        assert registry.image_support(provider, model).sees is True
+        assert preferences.context_window(model_key(provider, model)) == 2048
+    finally:
+        await registry.close()
+
+
+async def test_a_server_failing_with_tools_offered_is_asked_again_with_them(
+    tmp_path: Path, openai_server: OpenAITestServer
+) -> None:
+    # The check without the images keeps the tools: were they what failed, the images
+    # would be wrongly blamed (and the model remembered as text only).
+    openai_server.fail_on_content_lists = True
+    core = await open_serve_core(tmp_path, openai_server)
+    try:
+        session = await core.manager.create_session("picture")
+        with pytest.raises(ImagesNotSupportedError):
+            await drain(core.engine.send(session.id, IMAGE_QUESTION))
+        check = openai_server.requests[-1]
+        assert check["stream"] is False and check["tools"]
+    finally:
+        await core.close()

@@ -144,6 +144,15 @@ def test_a_day_of_the_month_and_a_weekday_mean_either_as_in_crontab() -> None:
         datetime(2026, 12, 13, 9, 0, tzinfo=UTC),  # the 13th, a Sunday
         datetime(2026, 12, 18, 9, 0, tzinfo=UTC),  # Friday
     ]
+    # A day field starting with "*" leaves the days to the other field, and then both
+    # must match, as in cronie: every other day that is a weekday.
+    stepped = parse_schedule("0 9 */2 * 1-5", timezone=UTC)
+    moment, days = datetime(2026, 12, 2, 12, 0, tzinfo=UTC), []
+    for _ in range(4):
+        moment = stepped.get_next_fire_time(None, moment)
+        days.append(moment.day)
+        moment += timedelta(minutes=1)
+    assert days == [3, 7, 9, 11]  # Thu 3, Mon 7, Wed 9, Fri 11 (odd days, weekdays)
     # Either one alone keeps its plain meaning.
     only_day = parse_schedule("0 9 13 * *", timezone=UTC)
     assert only_day.get_next_fire_time(None, runs[0]) == runs[2]

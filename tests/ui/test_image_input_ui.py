@@ -112,3 +112,22 @@ def test_choosing_another_model_updates_the_notice_about_attached_images(
     window.pane.model_selector.modelChosen.emit(openai_server.base_url, openai_server.model)
     wait_for(qtbot, lambda: window.composer.notice.text() == "")
     assert openai_server.requests == []
+
+
+def test_closing_settings_while_the_server_is_asked_reports_nothing(
+    harness: Harness, openai_server: OpenAITestServer, qtbot: QtBot
+) -> None:
+    openai_server.info_delay = 0.5
+    openai_server.report_images = "ollama"
+    window = harness.window()
+    dialog = window.open_settings()
+    box = dialog.model_context  # type: ignore[attr-defined]
+    labels = [box.model_choice.itemText(i) for i in range(box.model_choice.count())]
+    box.model_choice.setCurrentIndex(
+        labels.index(f"{openai_server.model} — {openai_server.base_url}")
+    )
+    dialog.close()  # deleted on close, while the server is still being asked
+    provider, model = window.registry.resolve_default()
+    wait_for(qtbot, lambda: provider.reported_image_input(model) is False, timeout=5000)
+    qtbot.wait(50)  # the box's own task resumes after the probe
+    assert window.composer.notice.text() == ""

@@ -73,6 +73,31 @@ def test_quick_clicks_on_the_version_arrows_each_take_effect(
     wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").text() == "1/3")
 
 
+def test_cancelling_a_queued_version_switch_leaves_the_one_before_it(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    openai_server.reply = "First answer."
+    send(qtbot, window, "Question")
+    openai_server.reply = "Second answer."
+    task = window.retry_current()
+    assert task is not None
+    wait_for(qtbot, task.done)
+    session = window.chat.current
+    assert session is not None
+    shown = session.history[-1]
+    first = window.chat.select_version(shown.id, 1)
+    second = window.chat.select_version(shown.id, 2)
+    assert first is not None and second is not None
+    qtbot.wait(1)  # the second is now waiting for the first
+    assert not first.done()
+    second.cancel()  # e.g. shut-down drained the tasks
+    wait_for(qtbot, first.done)
+    wait_for(qtbot, second.done)
+    assert not first.cancelled() and first.exception() is None
+    assert content_text(session.history[-1].content) == "First answer."
+
+
 def test_a_reply_shows_its_model_and_speed(harness: Harness, openai_server, qtbot: QtBot) -> None:
     window = harness.window()
     send(qtbot, window, "Question")
