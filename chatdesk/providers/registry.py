@@ -34,16 +34,14 @@ class ModelChoice:
     label: str
 
 
-# How :class:`ImageSupport` names the embedded models' nature (nothing can change it).
-EMBEDDED_MODEL = "an embedded model"
-
-
 @dataclass(frozen=True, slots=True)
 class ImageSupport:
-    """Whether a model sees images (None: nobody said) and how that is known."""
+    """Whether a model sees images (None: nobody said), how that is known (in words),
+    and whether a setting can change it (not for the embedded models)."""
 
     sees: bool | None
     source: str
+    settable: bool = True
 
 
 def short_model_name(model: str) -> str:
@@ -131,7 +129,7 @@ class ProviderRegistry:
             return ImageSupport(chosen, "set in Settings")
         reported = provider.reported_image_input(model)
         if provider.name == LOCAL_PROVIDER:
-            return ImageSupport(False, EMBEDDED_MODEL)
+            return ImageSupport(False, "an embedded model", settable=False)
         if key in self.preferences.learned_text_only:
             return ImageSupport(False, "its server refused images before")
         if reported is not None:

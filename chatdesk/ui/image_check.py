@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from chatdesk.domain import Session
 from chatdesk.providers.base import Provider
-from chatdesk.providers.registry import EMBEDDED_MODEL, ImageSupport, ProviderRegistry
+from chatdesk.providers.registry import ImageSupport, ProviderRegistry
 from chatdesk.ui.async_tasks import TaskSet
 from chatdesk.ui.composer import Composer
 
@@ -32,7 +32,7 @@ def text_only_notice(support: ImageSupport) -> str:
 
 
 def _what_to_do(support: ImageSupport) -> str:
-    if support.source == EMBEDDED_MODEL:
+    if not support.settable:
         return "Choose a model that sees images above."
     return "Choose a model that sees images above, or change this one in Settings → Models."
 
