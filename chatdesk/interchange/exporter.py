@@ -71,6 +71,7 @@ def message_record(message: Message) -> dict[str, Any]:
         "tool_call_id": message.tool_call_id,
         "compaction_id": message.compaction_id,
         "compacted_count": message.compacted_count if message.is_summary else None,
+        "facts": message.meta,
     }
 
 

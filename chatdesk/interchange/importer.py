@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -193,7 +194,45 @@ def _chatdesk_message(item: Any, at: str) -> Message:
         tool_call_id=_optional(item, "tool_call_id", at),
         compaction_id=compaction_id,
         compacted_count=compacted_count,
+        meta=_reply_facts(item.get("facts")),
     )
+
+
+def _is_amount(value: object) -> bool:
+    """A finite number, 0 or more (a bool is not one)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+# The facts a reply may carry (chat/reply.py writes them) and what each must be.
+_FACT_CHECKS: dict[str, Callable[[object], bool]] = {
+    "model": lambda v: v is None or isinstance(v, str),
+    "seconds": _is_amount,
+    "tokens": lambda v: _is_amount(v) and isinstance(v, int),
+    "tokens_estimated": lambda v: isinstance(v, bool),
+    "tokens_per_second": _is_amount,
+}
+
+
+def _reply_facts(value: object) -> dict[str, Any] | None:
+    """The reply facts of a message record, checked fact by fact.
+
+    The facts only describe a reply, so a wrong one is dropped alone rather than
+    refusing the file: facts that are not an object, unknown facts and facts of the
+    wrong type are left out, and None comes back when no fact is left.
+    """
+    if not isinstance(value, dict):
+        return None
+    kept = {
+        name: value[name]
+        for name, fits in _FACT_CHECKS.items()
+        if name in value and fits(value[name])
+    }
+    return kept or None
 
 
 def _whole_number(item: dict[str, Any], name: str, at: str) -> int:
