@@ -41,8 +41,23 @@ class KeyboardCommands:
             self._sidebar.list.setFocus()
             self._sidebar.list.edit(index)
 
+    def run_in_chat(self, button_name: str) -> bool:
+        """While the chat has the focus, click ``button_name`` of its current message, as
+        the message's own key would (nothing when that message does not offer it).
+
+        True when the chat had the focus, so the command was the current message's (even
+        if it did nothing); False leaves the command to the chat's last message.
+        """
+        if not self._pane.view.hasFocus():
+            return False
+        self._pane.view.keyboard.run_on_current(button_name)
+        return True
+
     def edit_last_message(self) -> None:
-        """Load the open chat's last message of the user into the composer to edit it."""
+        """Load the open chat's last message of the user into the composer to edit it
+        (with the focus in the chat: the current message, if it is the user's)."""
+        if self.run_in_chat("edit"):
+            return
         session = self._chat.current
         if session is None or not self._chat.can_send():
             return

@@ -460,8 +460,15 @@ class MainWindow(QMainWindow):
         if self.chat.current is not None:
             self.delete_session(self.chat.current.id)
 
+    def regenerate_reply(self) -> None:
+        """Regenerate the last reply (Ctrl+R); with the focus in the chat, only where the
+        current message's own Regenerate applies (the same button, so the same rules)."""
+        if not self.keys.run_in_chat("regenerate"):
+            self.retry_current()
+
     def edit_last_message(self) -> None:
-        """Load the open chat's last message of the user into the composer to edit it."""
+        """Edit the user's last message (Ctrl+E); with the focus in the chat, the current
+        message if it is the user's."""
         self.keys.edit_last_message()
 
     def copy_last_reply(self) -> None:

@@ -60,8 +60,8 @@ MESSAGE_KEYS = (
     ("Messages", "First / last message shown", "Home / End"),
     ("Messages", "The message's actions", "Enter / Menu / Shift+F10"),
     ("Messages", "Copy the message", "Ctrl+C"),
-    ("Messages", "Edit your message", "E"),
-    ("Messages", "Regenerate the last reply", "R"),
+    ("Messages", "Edit your message", "E / Ctrl+E"),
+    ("Messages", "Regenerate the last reply", "R / Ctrl+R"),
     ("Messages", "Previous / next version", "Left / Right"),
     ("Messages", "Show more of a long message", "M"),
     ("Messages", "Branch from the message", "B"),
@@ -195,6 +195,13 @@ class MessageKeyboard(QObject):
         button.click()
         return True
 
+    def run_on_current(self, button_name: str) -> bool:
+        """Click ``button_name`` of the current message (the newest in view if none is),
+        as its direct key does; False when that message does not offer it now."""
+        if self.current_row() is None:
+            self.go_to(self._newest_in_view())
+        return self.run(button_name)
+
     def _run_for(self, message_id: str, button_name: str) -> None:
         # Looked up again when chosen: rows may have moved while the menu was open.
         row = self._model.row_of(message_id)
@@ -307,9 +314,7 @@ class MessageKeyboard(QObject):
             if action is None:
                 # Letters would start the list's type-ahead search through the messages.
                 return bool(event.text()) and event.text().isprintable()
-            if self.current_row() is None:
-                self.go_to(self._newest_in_view())
-            self.run(action.button)
+            self.run_on_current(action.button)
         self._set_ring(True)
         return True
 

@@ -50,7 +50,7 @@ class WindowCommands(Protocol):
     def rename_current(self) -> None: ...
     def delete_current(self) -> None: ...
     def stop_current(self) -> None: ...
-    def retry_current(self) -> object: ...
+    def regenerate_reply(self) -> None: ...
     def edit_last_message(self) -> None: ...
     def copy_last_reply(self) -> None: ...
     def set_theme(self, theme: str) -> None: ...
@@ -128,8 +128,12 @@ def build_menus(window: QMainWindow, commands: WindowCommands) -> WindowActions:
     action(chat, "deleteChatAction", "&Delete Chat…", commands.delete_current, "Ctrl+Shift+Del")
     chat.addSeparator()
     action(chat, "stopAction", "S&top Reply", commands.stop_current, "Esc")
-    action(chat, "regenerateAction", "Re&generate Reply", commands.retry_current, "Ctrl+R")
-    action(chat, "editLastAction", "&Edit Last Message", commands.edit_last_message, "Ctrl+E")
+    regenerate = action(
+        chat, "regenerateAction", "Re&generate Reply", commands.regenerate_reply, "Ctrl+R"
+    )
+    regenerate.setStatusTip("Regenerate the last reply (in the chat: if it is the current one)")
+    edit = action(chat, "editLastAction", "&Edit Message", commands.edit_last_message, "Ctrl+E")
+    edit.setStatusTip("Edit your last message (in the chat: the current one, if yours)")
     action(chat, "copyReplyAction", "&Copy Last Reply", commands.copy_last_reply, "Ctrl+Shift+C")
 
     view = menu("&View")
@@ -189,7 +193,9 @@ class ShortcutsSheet(QDialog):
                     s.toString(QKeySequence.SequenceFormat.NativeText) for s in found.shortcuts()
                 )
                 if keys:
-                    rows.append((menu_title, found.text().replace("&", ""), keys))
+                    # The status tip says more than the menu's short text where it differs.
+                    what = found.statusTip() or found.text().replace("&", "")
+                    rows.append((menu_title, what, keys))
         rows += list(WIDGET_KEYS) + list(MESSAGE_KEYS)
         self.table = QTableWidget(len(rows), 3, self)
         self.table.setObjectName("shortcutsTable")

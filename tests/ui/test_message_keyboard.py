@@ -170,6 +170,78 @@ def test_the_current_message_is_ringed_while_the_chat_has_the_focus(
     assert not any(w.is_current() for w in view.message_widgets())
 
 
+def test_ctrl_e_in_the_chat_edits_the_current_message_and_from_the_box_the_last(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    chat_of_three(qtbot, window, openai_server)
+    composer = window.composer
+    tab_into_the_chat(qtbot, window)
+    # A reply is current: it has no Edit button, so the menu's Ctrl+E does nothing either.
+    key(qtbot, window, Qt.Key.Key_Up)
+    key(qtbot, window, Qt.Key.Key_Up)
+    assert current_text(window) == "Answer two."
+    key(qtbot, window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert composer.editing_message_id is None and composer.text() == ""
+    assert QApplication.focusWidget() is window.chat_view
+    # An earlier message of the user's is current: Ctrl+E edits that one, as E does.
+    key(qtbot, window, Qt.Key.Key_Up)
+    assert current_text(window) == "Question two"
+    earlier = window.chat_view.currentIndex().data(MessageRole).id
+    key(qtbot, window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is composer.edit
+    assert composer.text() == "Question two"
+    assert composer.editing_message_id == earlier
+    composer.cancel_edit()
+    # From the message box (the chat's current message is still the earlier one),
+    # Ctrl+E keeps its meaning: the user's last message.
+    assert current_text(window) == "Question two"
+    composer.edit.setFocus()
+    wait_for(qtbot, lambda: QApplication.focusWidget() is composer.edit)
+    key(qtbot, window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert composer.text() == "Question three"
+    session = window.chat.current
+    assert session is not None
+    assert composer.editing_message_id == session.history[4].id
+
+
+def test_ctrl_r_in_the_chat_regenerates_only_where_the_button_would(
+    harness: Harness, openai_server, qtbot: QtBot
+) -> None:
+    window = harness.window()
+    chat_of_three(qtbot, window, openai_server)
+    session = window.chat.current
+    assert session is not None
+    asked = len(openai_server.requests)
+    tab_into_the_chat(qtbot, window)
+    key(qtbot, window, Qt.Key.Key_Up)
+    key(qtbot, window, Qt.Key.Key_Up)
+    assert current_text(window) == "Answer two."
+    # An earlier reply offers no Regenerate: Ctrl+R leaves the chat as it is.
+    openai_server.reply = "Not asked for."
+    key(qtbot, window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert not window.chat._turns
+    qtbot.wait(200)  # a turn started by mistake would have asked the server by now
+    assert len(openai_server.requests) == asked
+    assert [m.content for m in session.history][-1] == "Answer three."
+    assert session.version_of(5) == (1, 1)
+    # The last reply current: Ctrl+R regenerates it through its own button.
+    key(qtbot, window, Qt.Key.Key_End)
+    openai_server.reply = "Answer three, again."
+    key(qtbot, window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    wait_for(qtbot, lambda: session.version_of(5) == (2, 2) and not window.chat._turns)
+    assert session.history[-1].content == "Answer three, again."
+    # From the message box it regenerates the last reply, whatever the chat's current one.
+    window.focus_messages()
+    key(qtbot, window, Qt.Key.Key_Home)
+    window.focus_composer()
+    wait_for(qtbot, lambda: QApplication.focusWidget() is window.composer.edit)
+    openai_server.reply = "Answer three, third."
+    key(qtbot, window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    wait_for(qtbot, lambda: session.version_of(5) == (3, 3) and not window.chat._turns)
+    assert session.history[-1].content == "Answer three, third."
+
+
 def test_right_click_on_a_message_opens_its_menu(
     harness: Harness, openai_server, qtbot: QtBot
 ) -> None:
@@ -198,7 +270,9 @@ def test_the_shortcuts_sheet_lists_the_message_keys(harness: Harness) -> None:
     rows = sheet.rows()
     assert ("View", "Go to the Messages", "Ctrl+J") in rows
     assert ("Messages", "The message's actions", "Enter / Menu / Shift+F10") in rows
-    assert ("Messages", "Edit your message", "E") in rows
+    assert ("Messages", "Edit your message", "E / Ctrl+E") in rows
+    # The menu's Ctrl+E and Ctrl+R are no longer only about the last message.
+    assert not any(what == "Edit Last Message" for _, what, _ in rows)
     sheet.close()
 
 
