@@ -111,6 +111,16 @@ def measure_first_paint(data_dir: Path) -> list[float]:
     return timings
 
 
+async def settle() -> None:
+    """Let the window's own tasks and Qt's events run (on the qasync loop).
+
+    Not ``processEvents()``: called from a coroutine it re-enters the loop, and another
+    task's step then fails with "Cannot enter into task … while another task … is being
+    executed", leaving that task pending for ever.
+    """
+    await asyncio.sleep(0.05)
+
+
 async def measure_window(app: QApplication, data_dir: Path, long_id: str) -> dict[str, float]:
     """Open the window in this process and time a session switch and token updates."""
     manager = await SessionManager.open(sqlite_url(data_dir / DATABASE_FILE))
@@ -120,7 +130,7 @@ async def measure_window(app: QApplication, data_dir: Path, long_id: str) -> dic
     window = MainWindow(manager, engine, registry, preferences)
     window.show()
     await window.load()
-    app.processEvents()
+    await settle()
     figures: dict[str, float] = {}
     try:
         other = next(
@@ -130,16 +140,16 @@ async def measure_window(app: QApplication, data_dir: Path, long_id: str) -> dic
         )
         for label in ("switch_cold_ms", "switch_warm_ms"):
             await window.open_session(other)
-            app.processEvents()
+            await settle()
             started = time.perf_counter()
             await window.open_session(long_id)
+            app.sendPostedEvents()  # the layout requests the switch posted
             window.repaint()
-            app.processEvents()
             figures[label] = (time.perf_counter() - started) * 1000
         assert window.pane.messages.rowCount() > 0
 
         reply = await manager.add_message(long_id, "assistant", "Streaming", status="streaming")
-        app.processEvents()
+        await settle()
         text = "Streaming"
         started = time.perf_counter()
         for number in range(TOKENS):
@@ -149,7 +159,8 @@ async def measure_window(app: QApplication, data_dir: Path, long_id: str) -> dic
             await manager.update_message(long_id, reply.id, content=text, persist=False)
             # The view batches updates per frame; force one per token (the worst case).
             window.pane.messages.flush_updates()
-            app.processEvents()
+            app.sendPostedEvents()
+            window.pane.view.viewport().repaint()
         figures["token_ms"] = (time.perf_counter() - started) * 1000 / TOKENS
     finally:
         window.close()
