@@ -3,6 +3,8 @@ soon as an image is attached, Send asks first, and Settings has a per-model swit
 
 from __future__ import annotations
 
+from typing import Any
+
 from pytestqt.qtbot import QtBot
 
 from chatdesk.providers.base import IMAGE_OMITTED
@@ -16,6 +18,15 @@ def send_and_wait(window: MainWindow, qtbot: QtBot) -> None:
     task = window.send_current()
     assert task is not None
     wait_for(qtbot, task.done)
+
+
+def settings_on_server_model(window: MainWindow, server: OpenAITestServer) -> tuple[Any, Any]:
+    """Settings opened, its per-model box showing the test server's model."""
+    dialog = window.open_settings()
+    box = dialog.model_context  # type: ignore[attr-defined]
+    labels = [box.model_choice.itemText(i) for i in range(box.model_choice.count())]
+    box.model_choice.setCurrentIndex(labels.index(f"{server.model} — {server.base_url}"))
+    return dialog, box
 
 
 def last_content_kinds(server: OpenAITestServer) -> list[str]:
@@ -69,12 +80,7 @@ def test_the_images_switch_in_settings_shows_the_report_and_overrides_it(
     openai_server.report_images = "lmstudio"
     openai_server.sees_images = False
     window = harness.window()
-    dialog = window.open_settings()
-    box = dialog.model_context  # type: ignore[attr-defined]
-    labels = [box.model_choice.itemText(i) for i in range(box.model_choice.count())]
-    box.model_choice.setCurrentIndex(
-        labels.index(f"{openai_server.model} — {openai_server.base_url}")
-    )
+    dialog, box = settings_on_server_model(window, openai_server)
     wait_for(qtbot, lambda: box.images_choice.itemText(0) == "As reported (text only)")
     assert box.images_choice.isEnabled()
     box.images_choice.setCurrentIndex(box.images_choice.findText("Sees images"))
@@ -120,12 +126,7 @@ def test_closing_settings_while_the_server_is_asked_reports_nothing(
     openai_server.info_delay = 0.5
     openai_server.report_images = "ollama"
     window = harness.window()
-    dialog = window.open_settings()
-    box = dialog.model_context  # type: ignore[attr-defined]
-    labels = [box.model_choice.itemText(i) for i in range(box.model_choice.count())]
-    box.model_choice.setCurrentIndex(
-        labels.index(f"{openai_server.model} — {openai_server.base_url}")
-    )
+    dialog, _ = settings_on_server_model(window, openai_server)
     dialog.close()  # deleted on close, while the server is still being asked
     provider, model = window.registry.resolve_default()
     wait_for(qtbot, lambda: provider.reported_image_input(model) is False, timeout=5000)

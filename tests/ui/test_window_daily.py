@@ -8,7 +8,7 @@ import itertools
 from PySide6.QtWidgets import QLabel, QToolButton
 from pytestqt.qtbot import QtBot
 
-from chatdesk.domain import content_text
+from chatdesk.domain import Session, content_text
 from chatdesk.ui.main_window import MainWindow
 from chatdesk.ui.message_parts import MessageText
 from chatdesk.ui.message_widget import MessageWidget
@@ -27,18 +27,25 @@ def last_widget(window: MainWindow) -> MessageWidget:
     return widgets[-1]
 
 
+def answer_in_versions(qtbot: QtBot, window: MainWindow, server, replies: list[str]) -> Session:
+    """Ask "Question", answered by ``replies[0]``, then regenerate once per further reply."""
+    server.reply = replies[0]
+    send(qtbot, window, "Question")
+    for reply in replies[1:]:
+        server.reply = reply
+        task = window.retry_current()
+        assert task is not None
+        wait_for(qtbot, task.done)
+    session = window.chat.current
+    assert session is not None
+    return session
+
+
 def test_regenerate_shows_arrows_that_switch_versions(
     harness: Harness, openai_server, qtbot: QtBot
 ) -> None:
     window = harness.window()
-    openai_server.reply = "First answer."
-    send(qtbot, window, "Question")
-    openai_server.reply = "Second answer."
-    task = window.retry_current()
-    assert task is not None
-    wait_for(qtbot, task.done)
-    session = window.chat.current
-    assert session is not None
+    session = answer_in_versions(qtbot, window, openai_server, ["First answer.", "Second answer."])
     wait_for(qtbot, lambda: last_widget(window).findChild(QLabel, "versionLabel").isVisible())
     reply = last_widget(window)
     assert reply.findChild(QLabel, "versionLabel").text() == "2/2"
@@ -53,15 +60,9 @@ def test_quick_clicks_on_the_version_arrows_each_take_effect(
     harness: Harness, openai_server, qtbot: QtBot
 ) -> None:
     window = harness.window()
-    openai_server.reply = "First answer."
-    send(qtbot, window, "Question")
-    for reply in ("Second answer.", "Third answer."):
-        openai_server.reply = reply
-        task = window.retry_current()
-        assert task is not None
-        wait_for(qtbot, task.done)
-    session = window.chat.current
-    assert session is not None
+    session = answer_in_versions(
+        qtbot, window, openai_server, ["First answer.", "Second answer.", "Third answer."]
+    )
     shown = session.history[-1]
     # Two clicks on ‹ before the first switch is done: 3/3 -> 2/3 -> 1/3.
     first = window.chat.select_version(shown.id, 2)
@@ -77,14 +78,7 @@ def test_cancelling_a_queued_version_switch_leaves_the_one_before_it(
     harness: Harness, openai_server, qtbot: QtBot
 ) -> None:
     window = harness.window()
-    openai_server.reply = "First answer."
-    send(qtbot, window, "Question")
-    openai_server.reply = "Second answer."
-    task = window.retry_current()
-    assert task is not None
-    wait_for(qtbot, task.done)
-    session = window.chat.current
-    assert session is not None
+    session = answer_in_versions(qtbot, window, openai_server, ["First answer.", "Second answer."])
     shown = session.history[-1]
     first = window.chat.select_version(shown.id, 1)
     second = window.chat.select_version(shown.id, 2)
